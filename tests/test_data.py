@@ -1,0 +1,115 @@
+"""z1.data: the authors' token-matched selection (exact), the repetition filter, the keep rule."""
+
+import pandas as pd
+import pytest
+
+from z1 import data
+
+
+def table(counts):
+    return pd.DataFrame({"id": [f"r{i}" for i in range(len(counts))], "token_num_qwen": counts})
+
+
+@pytest.mark.parametrize(
+    ("counts", "budget", "mode", "expected"),
+    [
+        # longest-first until the running sum reaches the budget (checked before adding: overshoot < 1 row)
+        ([5, 1, 9, 3], 10, "length", ["r2", "r0"]),
+        ([5, 1, 9, 3], 9, "length", ["r2"]),
+        ([5, 1, 9, 3], 4, "sample", ["r1", "r3"]),
+        ([5, 1, 9, 3], 5, "sample", ["r1", "r3", "r0"]),
+        # ties keep increasing row order in BOTH modes (stable sort, reverse=True is still stable)
+        ([4, 7, 4, 7, 4], 8, "length", ["r1", "r3"]),
+        ([4, 7, 4, 7, 4], 10, "length", ["r1", "r3"]),
+        ([4, 7, 4, 7, 4], 15, "length", ["r1", "r3", "r0"]),
+        ([4, 7, 4, 7, 4], 5, "sample", ["r0", "r2"]),
+        # a budget of zero (or less) selects nothing; a huge budget selects everything
+        ([4, 7, 4], 0, "length", []),
+        ([4, 7, 4], -3, "sample", []),
+        ([4, 7, 4], 10**9, "sample", ["r0", "r2", "r1"]),
+    ],
+)
+def test_select_by_token_budget_matches_data_select(counts, budget, mode, expected):
+    assert data.select_by_token_budget(table(counts), budget, mode)["id"].tolist() == expected
+
+
+def test_select_ties_differ_from_ascending_then_reversed():
+    # sorting ascending and reversing would put r3 before r1 at the cut; the authors' code does not
+    picked = data.select_by_token_budget(table([4, 7, 4, 7]), 1, "length")["id"].tolist()
+    assert picked == ["r1"]
+
+
+def test_select_rejects_unknown_mode_and_missing_column():
+    with pytest.raises(data.DataError, match="select mode"):
+        data.select_by_token_budget(table([1]), 1, "longest")
+    with pytest.raises(data.DataError, match="column"):
+        data.select_by_token_budget(pd.DataFrame({"x": [1]}), 1, "length")
+
+
+def test_repetition_score():
+    assert data.repetition_score("a b c d e f g h") == 0.0
+    assert data.repetition_score("") == 0.0
+    loop = " ".join(["let me check again"] * 50)
+    assert data.repetition_score(loop) > 0.9
+    half = "one two three four five six seven eight " + "x y z w " * 3
+    assert 0.0 < data.repetition_score(half) < 0.5
+
+
+def test_keep_level_tracks_difficulty():
+    levels = ["direct", "detailed"]
+    pool = [1, 2, 3, 4, 5, 6, 7, 8]
+    assert [data.keep_level(d, pool, levels) for d in pool] == ["direct"] * 4 + ["detailed"] * 4
+    three = ["direct", "brief", "detailed"]
+    assert data.keep_level(1, pool, three) == "direct"
+    assert data.keep_level(8, pool, three) == "detailed"
+    assert data.keep_level(None, pool, three) == "brief"
+    with pytest.raises(data.DataError):
+        data.keep_level(1, pool, [])
+
+
+class WordTokenizer:
+    """Stands in for the Qwen tokenizer where only counting matters: one token per word."""
+
+    def __call__(self, texts, add_special_tokens=False):
+        return {"input_ids": [t.split() for t in texts]}
+
+
+def traj(sid, level, response, difficulty, finish="stop"):
+    return data.Trajectory(sid, f"question {sid}", level, response, finish, difficulty)
+
+
+def test_build_rows_and_filters_report_what_they_remove():
+    levels = ["direct", "detailed"]
+    trajectories = [
+        traj("p0", "direct", "short answer", 1), traj("p0", "detailed", "long " * 20, 1),
+        traj("p1", "direct", "short", 9), traj("p1", "detailed", "think " * 3 + "done", 9, "length"),
+        traj("p2", "direct", "x", 2), traj("p2", "detailed", " ".join(["again and again"] * 30), 2),
+        traj("p3", "direct", "y", 8), traj("p3", "detailed", " ".join(["again and again"] * 30), 8),
+    ]
+    df = data.build_rows(trajectories, levels=levels, teacher="t", tokenizer=WordTokenizer())
+    assert list(df.columns[:4]) == list(data.RELEASED_COLUMNS)
+    assert df.loc[df.id == "p0:detailed", "token_num_qwen"].item() == 20
+    kept = df[df.kept].set_index("source_id")["reasoning_level"].to_dict()
+    assert kept == {"p0": "direct", "p1": "detailed", "p2": "direct", "p3": "detailed"}
+    out, report = data.apply_filters(df, repetition_threshold=0.5)
+    assert report["kept_by_rule"] == 4 and report["removed_repetitive"] == 1
+    assert sorted(out["source_id"]) == ["p0", "p1", "p2"]
+    assert report["truncated"] == 1 and out.loc[out.source_id == "p1", "truncated"].item()
+    assert "kept" not in out.columns
+    unfiltered, r2 = data.apply_filters(df, repetition_threshold=0.5, filter_repetitive=False)
+    assert len(unfiltered) == 4 and r2["repetitive"] == 1 and r2["removed_repetitive"] == 0
+
+
+def test_build_rows_rejects_empty_and_bad_rule():
+    with pytest.raises(data.DataError):
+        data.build_rows([], levels=["a"], teacher="t", tokenizer=WordTokenizer())
+    with pytest.raises(data.DataError, match="keep_rule"):
+        data.build_rows([traj("p", "a", "r", 1)], levels=["a"], teacher="t", tokenizer=WordTokenizer(), keep_rule="?")
+
+
+def test_qwen_token_count_is_the_real_tokenizer(qwen_tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(qwen_tokenizer_dir)
+    assert data.count_tokens(tok, ["def f(x):\n    return x", ""]) == [len(tok("def f(x):\n    return x")["input_ids"]), 0]
+    assert data.count_tokens(tok, ["Hello world"]) == [2]
