@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +31,13 @@ class Paths:
     def sft_checkpoints(self) -> Path:
         """Resumable trainer state; outside DVC's outs so an interrupted run can continue."""
         return self.root / "checkpoints" / self.profile / "sft"
+
+    def sft_run_checkpoints(self, settings: Mapping, data_file: Path) -> Path:
+        """Checkpoints of one training run, keyed by its settings and data, so a resume never
+        continues a run that trained on other data or with other hyperparameters."""
+        digest = hashlib.sha256(json.dumps(dict(settings), sort_keys=True, default=str).encode())
+        digest.update(Path(data_file).read_bytes())
+        return self.sft_checkpoints / digest.hexdigest()[:12]
 
     def model(self, key: str) -> Path:
         """`sft` is stage 02's output; every other key is an asset of stage `assets`."""
