@@ -32,7 +32,12 @@ fi
 # The project's Jupyter kernel, so JupyterLab and papermill use this venv.
 "$VENV/bin/python" -m ipykernel install --prefix "$VENV" --name python3 --display-name "Python 3 (z1)" >/dev/null
 # Keep notebooks stripped of outputs in git (executed copies live in results/<profile>/notebooks/).
-if [ -d .git ]; then "$VENV/bin/nbstripout" --install --attributes .gitattributes >/dev/null 2>&1 || true; fi
+# .gitattributes scopes the filter to notebooks/; this only registers the filter command with git.
+if [ -d .git ]; then
+  git config filter.nbstripout.clean "$(pwd)/$VENV/bin/python -m nbstripout"
+  git config filter.nbstripout.smudge cat
+  git config diff.ipynb.textconv "$(pwd)/$VENV/bin/python -m nbstripout -t"
+fi
 
 "$VENV/bin/python" -m z1.selfcheck
 echo "==> setup finished in $(( $(date +%s) - start )) s"
