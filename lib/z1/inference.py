@@ -7,7 +7,8 @@ tokens and text, answer, thinking tokens) and full provenance.
 Resumable: problems are processed in batches; a batch's rows are appended and flushed when the
 batch finishes, so killing the run loses at most the batch in flight, and a restart skips every
 (window, problem, sample) already on disk. Under greedy decoding the rows do not depend on batch
-boundaries, so an interrupted-and-resumed run ends with the same rows as an uninterrupted one.
+boundaries, so an interrupted-and-resumed run ends with the same rows as an uninterrupted one
+(except wall-clock timings and prefix-cache hit counts, which describe the run, not the result).
 """
 
 from __future__ import annotations

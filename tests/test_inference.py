@@ -1,0 +1,145 @@
+"""z1.inference + z1.evaluation: the stage loop on a fake engine - rows, provenance, resume after a
+real interruption (same rows as an uninterrupted run), and grading from disk."""
+
+import json
+
+import pytest
+from fake_engine import EOS_MARK, FakeEngine
+
+from z1 import evaluation, inference, metrics
+from z1.benchmarks.base import Problem
+
+VOLATILE = {"created_utc", "batch_seconds", "code_revision"}
+
+
+def problems(k=5):
+    # answer is 2*i; the fake model "thinks" for a number of characters that grows with i
+    return [Problem("math500", f"math500/{i}", [{"role": "user", "content": f"q{i}"}], {"answer": str(2 * i)},
+                    difficulty=float(i)) for i in range(k)]
+
+
+def script(prompt: str, j: int) -> str:
+    if "overthought" in prompt:  # pass 2 after the hint: answer at once
+        i = int(prompt.split("q", 1)[1].split("\n")[0])
+        return f"\\boxed{{{2 * i}}}{EOS_MARK}"
+    i = int(prompt.split("q", 1)[1].split("\n")[0])
+    return "t" * (6 * i) + f" so \\boxed{{{2 * i + (i % 2)}}}{EOS_MARK}"
+
+
+CFG = {
+    "name": "test",
+    "compute": {"device": "cpu", "dtype": "float32", "threads": 1},
+    "inference": {
+        "engine": "fake", "engine_options": {}, "models": ["m"],
+        "benchmarks": {"math500": {"n": 5}},
+        "methods": {"stw": {"function": "shifted_thinking_window", "mode": "corrected"}},
+        "windows": [8, 32], "max_tokens": 64, "sampling": {"temperature": 0.0, "n": 1, "seed": 0},
+        "batch_size": 2,
+    },
+}
+
+
+class Interrupt(Exception):
+    pass
+
+
+@pytest.fixture
+def fake_stage(monkeypatch):
+    state = {"engines": [], "fail_on_call": None}
+
+    def make_engine(backend, model_dir, **kw):
+        eng = FakeEngine(script)
+        real = eng.generate
+
+        def generate(requests, **kw2):
+            if state["fail_on_call"] is not None and len(eng.calls) == state["fail_on_call"]:
+                raise Interrupt("killed mid-run")
+            return real(requests, **kw2)
+
+        eng.generate = generate
+        state["engines"].append(eng)
+        return eng
+
+    monkeypatch.setattr(inference, "make_engine", make_engine)
+    monkeypatch.setattr(inference.benchmarks, "load", lambda name, **kw: problems(kw.get("n", 5)))
+    return state
+
+
+def read(path):
+    rows = [{k: v for k, v in json.loads(line).items() if k not in VOLATILE} for line in path.read_text().splitlines()]
+    for r in rows:  # wall-clock seconds and prefix-cache hits depend on the run; everything else must not
+        for k in ("timings", "pass1_cached_prompt_tokens", "pass2_cached_prompt_tokens"):
+            r["record"].pop(k)
+    return rows
+
+
+def test_rows_carry_problem_record_and_provenance(tmp_path, fake_stage):
+    summary = inference.run(CFG, model_dirs={"m": tmp_path}, out_dir=tmp_path / "gen", progress=False)
+    path = tmp_path / "gen" / "m" / "math500" / "stw.jsonl"
+    rows = read(path)
+    assert summary["rows_written"] == len(rows) == 10  # 5 problems x 2 windows
+    assert {(r["window"], r["problem_id"]) for r in rows} == {(w, f"math500/{i}") for w in (8, 32) for i in range(5)}
+    r = rows[0]
+    for key in ("profile", "model", "engine", "dtype", "method", "method_options", "window", "max_tokens",
+                "sampling", "torch", "transformers", "benchmark_options", "problem", "record"):
+        assert key in r, key
+    assert r["profile"] == "test" and r["engine"]["engine"] == "fake" and r["method_options"] == {"mode": "corrected"}
+    assert fake_stage["engines"][0].closed
+    # a capped sample got the hint; a short one finished in pass 1
+    by = {(r["window"], r["problem_id"]): r["record"] for r in rows}
+    assert by[(8, "math500/4")]["window_hit"] and "I overthought it" in by[(8, "math500/4")]["trajectory"]
+    assert not by[(32, "math500/0")]["window_hit"]
+
+
+def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, fake_stage):
+    full = tmp_path / "full"
+    inference.run(CFG, model_dirs={"m": tmp_path}, out_dir=full, progress=False)
+
+    part = tmp_path / "part"
+    fake_stage["fail_on_call"] = 2  # dies during the second batch
+    with pytest.raises(Interrupt):
+        inference.run(CFG, model_dirs={"m": tmp_path}, out_dir=part, progress=False)
+    path = part / "m" / "math500" / "stw.jsonl"
+    done_before = len(path.read_text().splitlines())
+    assert 0 < done_before < 10  # the first batch survived, the one in flight was lost
+    with path.open("a") as f:
+        f.write('{"torn": ')  # a kill mid-write leaves a partial line
+    fake_stage["fail_on_call"] = None
+    summary = inference.run(CFG, model_dirs={"m": tmp_path}, out_dir=part, progress=False)
+    assert summary["rows_written"] == 10 - done_before  # finished rows were not regenerated
+    key = lambda r: (r["window"], r["problem_id"])  # noqa: E731
+    assert sorted(read(path), key=key) == sorted(read(full / "m" / "math500" / "stw.jsonl"), key=key)
+    # and a third run has nothing left to do
+    assert inference.run(CFG, model_dirs={"m": tmp_path}, out_dir=part, progress=False)["rows_written"] == 0
+
+
+def test_unknown_model_and_method_are_clear_errors(tmp_path, fake_stage):
+    with pytest.raises(inference.InferenceError, match="no directory"):
+        inference.run(CFG, model_dirs={}, out_dir=tmp_path, progress=False)
+    with pytest.raises(inference.InferenceError, match="unknown test-time method"):
+        inference.method_function("think_harder")
+
+
+def test_evaluation_grades_saved_rows_and_writes_metrics(tmp_path, fake_stage):
+    inference.run(CFG, model_dirs={"m": tmp_path}, out_dir=tmp_path / "gen", progress=False)
+    rows = inference.read_generations(tmp_path / "gen")
+    samples = evaluation.grade_rows(rows, workers=1)
+    # window 32 lets problems 0-3 finish in pass 1 with the script's answer (wrong for odd i);
+    # window 8 caps problems 2-4, whose pass 2 answers correctly
+    got = samples.set_index(["window", "problem_id"])["correct"].to_dict()
+    assert got[(32, "math500/0")] and not got[(32, "math500/1")] and got[(32, "math500/2")]
+    assert got[(8, "math500/3")] and got[(8, "math500/4")]
+    assert "question" not in samples.columns and "answer" not in samples.columns  # no text leaves the stage
+    summary = metrics.summarize(samples, bootstrap=50)
+    paths = evaluation.write_results(samples, summary, tmp_path / "results", profile="test",
+                                     generation_provenance={"engine": "fake"}, grading={"bootstrap": 50})
+    doc = json.loads(paths["metrics"].read_text())
+    assert doc["provenance"]["profile"] == "test" and doc["provenance"]["benchmarks"]["math500"]["problems"] == 5
+    w32 = doc["results"]["m"]["math500"]["stw"]["w32"]
+    assert w32["pass_at_1"] == pytest.approx(100 * samples[samples.window == 32].correct.mean(), abs=0.01)
+    assert paths["curves"].exists() and paths["samples"].exists()
+
+
+def test_grade_rows_rejects_empty():
+    with pytest.raises(ValueError, match="no generation rows"):
+        evaluation.grade_rows([])

@@ -1,0 +1,346 @@
+"""Every branch of the Shifted Thinking Window (both modes), the window sweep and the other methods,
+on the deterministic fake engine (no model, milliseconds)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from fake_engine import EOS, FakeEngine
+
+from z1 import prompts as P
+from z1 import thinking
+from z1.engines.base import Request, Sampling
+from z1.thinking import CORRECTED, PAPER, STWOptions, shifted_thinking_window, window_sweep
+
+W, M = 20, 50
+LONG = "thinking " * 100  # never ends by itself (and the fake repeats its last char forever)
+
+
+def script(prompt: str, j: int) -> str:
+    if prompt.endswith(P.HINT) or prompt.endswith(P.R1_FORCE_ANSWER) or prompt.endswith(P.S1_FINAL_ANSWER):
+        return f"ANS{j}<EOS>"
+    q = prompt.split("<|user|>")[-1].split("\n")[0]
+    if q == "easy":
+        return "short<EOS>"  # 5 chars + EOS = 6 tokens
+    if q.startswith("edge"):  # EOS lands in slot K
+        k = int(q[4:])
+        return "x" * (k - 1) + "<EOS>"
+    if q == "mixed":  # sample 0 finishes, sample 1 does not
+        return "short<EOS>" if j == 0 else LONG
+    if q == "mixed2":  # sample 0 does not finish, sample 1 does
+        return LONG if j == 0 else "short<EOS>"
+    if q == "stopper":  # a stop string inside the thinking
+        return "abc STOP def" + LONG
+    if q == "think":  # R1-style: closes its thinking early, then answers
+        return "\n\nfinal 7<EOS>" if prompt.endswith(P.THINK_CLOSE) else "hmm</think>\n\nfinal 7<EOS>"
+    return LONG
+
+
+@pytest.fixture
+def eng():
+    return FakeEngine(script)
+
+
+def chat(eng, q):
+    return eng.encode_chat([{"role": "user", "content": q}])
+
+
+def test_strings_are_byte_exact():
+    assert P.HINT == "\n\nI overthought it, the final answer should be:\n\n"
+    assert P.HINT.encode() == b"\n\nI overthought it, the final answer should be:\n\n"
+    assert P.HINT_BOXED == "\n\nI overthought it, the final answer in \\boxed{} should be:\n\n"
+    assert P.HINT_BOXED.encode() == b"\n\nI overthought it, the final answer in \\boxed{} should be:\n\n"
+    assert P.R1_FORCE_ANSWER == "the final answer is:"
+    assert P.R1_CLOSE_THINKING == "\n</think>\n\n"
+    assert P.S1_WAIT == "Wait" and P.S1_FINAL_ANSWER == "Final Answer:"
+    assert thinking.HINT is P.HINT
+
+
+@pytest.mark.parametrize("mode", ["paper", "corrected"])
+def test_finished_before_window(eng, mode):
+    (r,) = shifted_thinking_window(eng, [chat(eng, "easy")], window=W, max_tokens=M, mode=mode)
+    assert len(eng.calls) == 1  # no pass 2
+    assert eng.calls[0][0].max_tokens == W
+    assert not r.window_hit and r.pass2_token_ids is None and r.hint is None
+    assert r.answer == r.trajectory == r.pass1_text == "short"
+    assert r.thinking_tokens == 6 and r.pass1_token_ids[-1] == EOS  # EOS counted (vLLM len(token_ids))
+    assert r.thinking_tokens_only == 6  # no delimiter: not separable
+    assert r.finish_reason == r.pass1_finish_reason == "stop"
+
+
+def test_capped_corrected_pass2_ids_hint_budget(eng):
+    p = chat(eng, "hard")
+    (r,) = shifted_thinking_window(eng, [p], window=W, max_tokens=M)
+    assert len(eng.calls) == 2
+    req2 = eng.calls[1][0]
+    hint_ids = eng.tokenizer.encode(P.HINT)
+    assert list(req2.prompt_ids) == p + r.pass1_token_ids + hint_ids  # token ids, no re-tokenisation
+    assert req2.max_tokens == M - W  # remaining budget
+    assert r.window_hit and r.hint == P.HINT
+    assert r.thinking_tokens == W == len(r.pass1_token_ids) and r.thinking_tokens_only == W
+    assert r.pass1_finish_reason == "length"
+    assert r.answer == r.pass2_text == "ANS0" and r.finish_reason == "stop"
+    assert r.trajectory == r.pass1_text + P.HINT + "ANS0"
+    assert r.pass2_prompt_tokens == len(req2.prompt_ids)
+    assert r.pass2_cached_prompt_tokens == len(p) + W  # the fake's ideal prefix cache sees the reuse
+    assert eng.retain_flags == [W, False]  # keep the KV of rows that can be capped
+
+
+def test_capped_paper_exact_semantics(eng):
+    p = chat(eng, "hard")
+    (r,) = shifted_thinking_window(eng, [p], window=W, max_tokens=M, mode="paper")
+    req2 = eng.calls[1][0]
+    text = eng.tokenizer.decode(p) + r.pass1_text + P.HINT
+    assert list(req2.prompt_ids) == eng.tokenizer.encode(text)  # text re-tokenised, as the authors
+    assert req2.max_tokens == M  # the full budget again
+    assert req2.sampling == Sampling()
+    assert r.answer == r.trajectory == "ANS0"  # only pass-2 text kept
+    assert r.thinking_tokens == W
+
+
+def test_paper_retokenisation_drift_is_visible():
+    # thinking that ends in "\n": as ids the hint's "\n\n" stays separate; as text "\n\n\n" re-merges
+    eng = FakeEngine(lambda prompt, j: "ANS<EOS>" if prompt.endswith(P.HINT) else "ab\n" * 50)
+    p = chat(eng, "q")
+    shifted_thinking_window(eng, [p], window=9, max_tokens=M, mode="paper")
+    shifted_thinking_window(eng, [p], window=9, max_tokens=M, mode="corrected")
+    paper_ids, ids = eng.calls[1][0].prompt_ids, eng.calls[3][0].prompt_ids
+    assert eng.tokenizer.decode(paper_ids) == eng.tokenizer.decode(ids)
+    assert paper_ids != ids
+
+
+@pytest.mark.parametrize("mode", ["paper", "corrected"])
+def test_window_edge(eng, mode):
+    # EOS in slot W: "stop" (vLLM 0.32) -> finished, not capped
+    (r,) = shifted_thinking_window(eng, [chat(eng, f"edge{W}")], window=W, max_tokens=M, mode=mode)
+    assert not r.window_hit and r.pass1_finish_reason == "stop" and r.thinking_tokens == W
+    assert r.answer == "x" * (W - 1)
+    # EOS would land in slot W + 1: capped, pass 2 runs (paper: "finish within W")
+    (r,) = shifted_thinking_window(eng, [chat(eng, f"edge{W + 1}")], window=W, max_tokens=M, mode=mode)
+    assert r.window_hit and r.thinking_tokens == W and r.answer == "ANS0"
+    assert EOS not in r.pass1_token_ids
+
+
+def test_n_gt_1_defect_paper_and_fix_corrected(eng):
+    s = Sampling(temperature=0.7, seed=5, n=2)
+    prompts = [chat(eng, "mixed"), chat(eng, "mixed2")]
+    paper = shifted_thinking_window(eng, prompts, window=W, max_tokens=M, sampling=s, mode="paper")
+    # prompt 0: sample 0 finished -> sample 1 (capped) graded on its cut-off thinking
+    a, b = paper[0], paper[1]
+    assert (a.sample_index, b.sample_index) == (0, 1)
+    assert not a.window_hit and not b.window_hit and b.pass1_finish_reason == "length"
+    assert b.answer == b.pass1_text == LONG[:W] and b.pass2_token_ids is None
+    assert any("defect" in n for n in b.notes)
+    # prompt 1: sample 0 capped -> ONE pass-2 request with n=2 continuing sample 0's thinking
+    c, d = paper[2], paper[3]
+    assert c.window_hit and d.window_hit and d.pass1_finish_reason == "stop"
+    req2 = eng.calls[1]
+    assert len(req2) == 1 and req2[0].sampling == s
+    assert c.answer == "ANS0" and d.answer == "ANS1" and d.pass2_from_sample == 0
+
+    eng2 = FakeEngine(script)
+    fixed = shifted_thinking_window(eng2, prompts, window=W, max_tokens=M, sampling=s, mode="corrected")
+    a, b, c, d = fixed
+    assert not a.window_hit and b.window_hit and b.answer == "ANS0" and b.pass2_from_sample == 1
+    assert c.window_hit and not d.window_hit and d.answer == "short"
+    reqs2 = eng2.calls[1]
+    assert len(reqs2) == 2 and all(r.sampling.n == 1 for r in reqs2)
+    assert [r.sampling.seed for r in reqs2] == [6, 5]  # seed + sample index
+
+
+@pytest.mark.parametrize("mode", ["paper", "corrected"])
+def test_settings_not_mutated(eng, mode):
+    s = Sampling(temperature=0.5, top_p=0.9, seed=1, n=2)
+    stop = ["STOPX"]
+    snapshot = (dataclasses.astuple(s), list(stop))
+    shifted_thinking_window(eng, [chat(eng, "hard")], window=W, max_tokens=M, sampling=s, stop=stop, mode=mode)
+    assert (dataclasses.astuple(s), list(stop)) == snapshot
+    assert PAPER == STWOptions(False, "full", False, True, False, False) and CORRECTED == STWOptions()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.temperature = 1.0  # type: ignore[misc]
+
+
+def test_stop_strings_end_window_only_when_asked(eng):
+    p = chat(eng, "stopper")
+    (r,) = shifted_thinking_window(eng, [p], window=W, max_tokens=M, stop=["STOP"], mode="paper")
+    assert eng.calls[0][0].stop == ("STOP",) and r.pass1_finish_reason == "stop" and not r.window_hit
+    assert r.answer == "abc " and r.thinking_tokens == len("abc STOP")  # stop string's tokens counted
+    eng2 = FakeEngine(script)
+    (r,) = shifted_thinking_window(eng2, [p], window=W, max_tokens=M, stop=["STOP"])
+    assert eng2.calls[0][0].stop == () and eng2.calls[1][0].stop == ("STOP",)
+    assert r.window_hit and r.pass1_text.startswith("abc STOP def")
+    eng3 = FakeEngine(script)
+    (r,) = shifted_thinking_window(eng3, [p], window=W, max_tokens=M, stop=["STOP"], stop_ends_window=True)
+    assert not r.window_hit and r.options["stop_ends_window"] is True
+
+
+def test_window_larger_than_max_tokens(eng):
+    p = chat(eng, "hard")
+    (r,) = shifted_thinking_window(eng, [p], window=80, max_tokens=M, mode="paper")
+    assert eng.calls[0][0].max_tokens == 80 and r.window == 80 and r.thinking_tokens == 80  # not clamped
+    assert eng.calls[1][0].max_tokens == M
+    eng2 = FakeEngine(script)
+    (r,) = shifted_thinking_window(eng2, [p], window=80, max_tokens=M)
+    assert eng2.calls[0][0].max_tokens == M and r.window == M and r.window_requested == 80
+    assert any("clamped" in n for n in r.notes)
+    assert len(eng2.calls) == 1 and r.window_hit and r.answer == "" and r.finish_reason == "length"
+
+
+def test_model_that_never_stops(eng):
+    (r,) = shifted_thinking_window(eng, [chat(eng, "forever")],
+                                   window=W, max_tokens=M, hint="\n\nHINT:\n\n")
+    # the script answers only after the real hint; with another hint the model keeps thinking
+    assert r.window_hit and r.pass2_finish_reason == "length" and len(r.pass2_token_ids) == M - W
+    assert r.finish_reason == "length" and r.hint == "\n\nHINT:\n\n"
+
+
+def test_empty_inputs_and_invalid_settings(eng):
+    assert shifted_thinking_window(eng, [], window=W, max_tokens=M) == [] and eng.calls == []
+    with pytest.raises(ValueError, match="empty"):
+        shifted_thinking_window(eng, [[]], window=W, max_tokens=M)
+    for kw, msg in [({"window": 0}, "window"), ({"max_tokens": 0}, "max_tokens"), ({"mode": "fast"}, "mode"),
+                    ({"answer_budget": "half"}, "answer_budget"), ({"colour": 1}, "unknown STW option"),
+                    ({"window": 2.5}, "window")]:
+        args = {"window": W, "max_tokens": M, **kw}
+        with pytest.raises(ValueError, match=msg):
+            shifted_thinking_window(eng, [chat(eng, "easy")], **args)
+    with pytest.raises(ValueError):
+        Sampling(temperature=-1)
+    with pytest.raises(ValueError):
+        Request((1, 2), 0)
+    with pytest.raises(ValueError, match="at least one window"):
+        window_sweep(eng, [chat(eng, "easy")], [], max_tokens=M)
+
+
+def test_option_flips_one_by_one(eng):
+    p = chat(eng, "hard")
+    (r,) = shifted_thinking_window(eng, [p], window=W, max_tokens=M, mode="paper", pass2_as_ids=True, keep_thinking=True)
+    assert list(eng.calls[1][0].prompt_ids) == p + r.pass1_token_ids + eng.tokenizer.encode(P.HINT)
+    assert eng.calls[1][0].max_tokens == M and r.trajectory == r.pass1_text + P.HINT + r.answer
+    (r,) = shifted_thinking_window(eng, [p], window=W, max_tokens=M, answer_budget=7)
+    assert eng.calls[-1][0].max_tokens == 7 and r.options["answer_budget_tokens"] == 7
+
+
+def test_prompt_kinds_and_string_prompt_paper_mode(eng):
+    msgs = [{"role": "user", "content": "hard"}]
+    text = eng.tokenizer.apply_chat_template(msgs)
+    a = shifted_thinking_window(eng, [msgs], window=W, max_tokens=M)[0]
+    b = shifted_thinking_window(eng, [chat(eng, "hard")], window=W, max_tokens=M)[0]
+    neutral = {"timings": {}, "pass1_cached_prompt_tokens": 0, "pass2_cached_prompt_tokens": 0}
+    assert a.to_dict() | neutral == b.to_dict() | neutral
+    c = shifted_thinking_window(eng, [text], window=W, max_tokens=M, mode="paper")[0]
+    assert c.prompt_tokens == len(chat(eng, "hard")) + 1  # BOS added to a text prompt, as vLLM does
+    assert list(eng.calls[-1][0].prompt_ids) == eng.tokenizer(text + c.pass1_text + P.HINT)["input_ids"]
+
+
+@pytest.mark.parametrize("mode", ["paper", "corrected"])
+def test_window_sweep_equals_independent_runs(mode):
+    qs = ["easy", "hard", "edge8", "edge9", "edge16", "edge17", "stopper", "mixed2"]
+    windows = [4, 8, 16, 30]
+    eng = FakeEngine(script)
+    ps = [chat(eng, q) for q in qs]
+    swept = window_sweep(eng, ps, windows, max_tokens=M, mode=mode, stop=["STOP"])
+    pass1_calls = [c for c in eng.calls if c[0].prompt_ids == tuple(ps[0])]
+    assert len(pass1_calls) == 1 and pass1_calls[0][0].max_tokens == 30
+    for w in windows:
+        ind = shifted_thinking_window(FakeEngine(script), ps, window=w, max_tokens=M, mode=mode, stop=["STOP"])
+        strip = [r.to_dict() | {"timings": {}, "notes": [], "pass1_cached_prompt_tokens": None,
+                                "pass2_cached_prompt_tokens": None} for r in swept[w]]
+        want = [r.to_dict() | {"timings": {}, "notes": [], "pass1_cached_prompt_tokens": None,
+                               "pass2_cached_prompt_tokens": None} for r in ind]
+        assert strip == want, w
+    # pass-2 prompts extend the shared pass-1 ids: the prefix is reusable
+    hit = [r for r in swept[8] if r.window_hit]
+    if mode == "corrected":
+        assert all(r.pass2_cached_prompt_tokens == r.prompt_tokens + 8 for r in hit)
+
+
+def test_window_sweep_sampled_falls_back_to_independent_runs(eng):
+    s = Sampling(temperature=1.0, seed=0)
+    out = window_sweep(eng, [chat(eng, "hard")], [4, 8], max_tokens=M, sampling=s)
+    firsts = [c[0].max_tokens for c in eng.calls if not eng.tokenizer.decode(c[0].prompt_ids).endswith(P.HINT)]
+    assert firsts == [4, 8] and set(out) == {4, 8}
+
+
+def test_window_sweep_accepts_function_names(eng):
+    out = window_sweep(eng, [chat(eng, "easy")], [4, 8], function="no_cap", max_tokens=M)
+    assert out[4] is out[8] and len(eng.calls) == 1 and out[4][0].thinking_tokens == 6
+    with pytest.raises(ValueError, match="unknown method"):
+        window_sweep(eng, [chat(eng, "easy")], [4], function="nope", max_tokens=M)
+
+
+def test_no_cap_and_thinking_only(eng):
+    (r,) = thinking.no_cap(eng, [chat(eng, "think")], max_tokens=M)
+    assert r.answer == "hmm</think>\n\nfinal 7" and r.thinking_tokens == len(r.pass1_token_ids)
+    assert r.thinking_tokens_only == len("hmm</think>")
+    (r,) = thinking.no_cap(eng, [chat(eng, "hard")], max_tokens=M)
+    assert r.finish_reason == "length" and r.thinking_tokens == r.thinking_tokens_only == M
+
+
+def test_r1_truncation(eng):
+    recs = thinking.r1_truncation(eng, [chat(eng, "hard"), chat(eng, "think"), chat(eng, "easy")], window=W, max_tokens=M)
+    hard, think, easy = recs
+    assert eng.calls[0][0].stop == (P.THINK_CLOSE,)
+    req = eng.calls[1][0]
+    assert list(req.prompt_ids[-len(eng.tokenizer.encode(P.R1_CLOSE_THINKING + P.R1_FORCE_ANSWER)):]) == \
+        eng.tokenizer.encode(P.R1_CLOSE_THINKING + P.R1_FORCE_ANSWER)
+    assert hard.window_hit and hard.answer == "ANS0" and hard.thinking_tokens == W and req.max_tokens == M - W
+    assert hard.trajectory == hard.pass1_text + P.R1_CLOSE_THINKING + P.R1_FORCE_ANSWER + "ANS0"
+    assert not think.window_hit and think.thinking_tokens == len("hmm</think>")
+    assert think.answer == "\n\nfinal 7"  # answer generated after the model's own </think>
+    assert not easy.window_hit and easy.answer == "short" and easy.pass2_token_ids is None
+
+
+def test_budget_forcing(eng):
+    recs = thinking.budget_forcing(eng, [chat(eng, "hard"), chat(eng, "easy")], window=W, max_tokens=M, min_thinking=10)
+    hard, easy = recs
+    assert hard.window_hit and hard.thinking_tokens == W and hard.answer == "ANS0"
+    assert hard.trajectory.endswith(P.S1_FINAL_ANSWER + "ANS0")
+    # easy ends after 6 tokens < 10: its EOS is replaced by "Wait" and thinking goes on
+    assert "Wait" in easy.pass1_text and easy.notes
+
+
+def test_budget_forcing_drops_end_string_and_counts_thinking(eng):
+    (r,) = thinking.budget_forcing(eng, [chat(eng, "think")], window=W, max_tokens=M, min_thinking=12,
+                                   end_of_thinking=[P.THINK_CLOSE])
+    # round 1 "hmm</think>" (11 tokens < 12): "</think>" dropped, "Wait" appended, thinking goes on
+    assert r.pass1_text.startswith("hmmWait") and r.notes
+    assert r.thinking_tokens == len(r.pass1_token_ids)
+    assert eng.tokenizer.decode(r.pass1_token_ids).startswith("hmmWaithmm")
+    (r2,) = thinking.budget_forcing(FakeEngine(script), [chat(eng, "think")], window=W, max_tokens=M,
+                                    end_of_thinking=[P.THINK_CLOSE])
+    assert not r2.window_hit and r2.thinking_tokens == len("hmm</think>") and not r2.notes
+
+
+def test_hint_names(eng):
+    (r,) = shifted_thinking_window(eng, [chat(eng, "hard")], window=W, max_tokens=M, hint="boxed")
+    assert r.hint == P.HINT_BOXED and r.trajectory == r.pass1_text + P.HINT_BOXED + r.answer
+    assert thinking.resolve_hint("plain") == P.HINT and thinking.resolve_hint("xyz") == "xyz"
+
+
+def test_records_serialise(eng):
+    import json
+
+    recs = shifted_thinking_window(eng, [chat(eng, "hard"), chat(eng, "easy")], window=W, max_tokens=M)
+    for r in recs:
+        d = json.loads(json.dumps(r.to_dict()))
+        for key in ("prompt_tokens", "pass1_token_ids", "pass1_text", "window_hit", "hint", "pass2_token_ids",
+                    "pass2_text", "answer", "trajectory", "thinking_tokens", "thinking_tokens_only",
+                    "pass1_finish_reason", "pass2_finish_reason", "finish_reason", "timings", "method", "options"):
+            assert key in d
+    assert recs[0].options["mode"] == "corrected" and recs[0].options["answer_budget_tokens"] == M - W
+
+
+def test_other_methods_reject_typos_but_accept_stw_options(eng):
+    thinking.no_cap(eng, [chat(eng, "easy")], max_tokens=M, window=4, mode="paper", hint="boxed")
+    with pytest.raises(ValueError, match="unknown option"):
+        thinking.no_cap(eng, [chat(eng, "easy")], max_tokens=M, temprature=0.5)
+    with pytest.raises(ValueError, match="unknown option"):
+        thinking.r1_truncation(eng, [chat(eng, "easy")], window=4, max_tokens=M, forced="x")
+
+
+def test_window_sweep_other_methods_run_per_window(eng):
+    out = window_sweep(eng, [chat(eng, "hard")], [4, 8], function="r1_truncation", max_tokens=M)
+    assert [out[w][0].thinking_tokens for w in (4, 8)] == [4, 8]
+    assert all(r.method == "r1_truncation" and r.window_hit for w in (4, 8) for r in out[w])
