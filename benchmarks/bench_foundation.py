@@ -1,10 +1,11 @@
-"""Fresh-clone timings of the foundation: setup, the `ci` pipeline, a no-op `dvc repro`.
+"""Fresh-clone timings of the foundation: CI, setup, the `ci` pipeline, a no-op `dvc repro`.
 
-    python benchmarks/bench_foundation.py [--keep]     # ~8-12 min; writes results/benchmarks/foundation.json
+    python benchmarks/bench_foundation.py [--keep]     # ~20 min; writes results/benchmarks/foundation.json
 
 Clones the current commit into a scratch directory, then times in that clone, one after another:
-`make setup` (a new .venv from the lock), `dvc repro` on the `ci` profile (every stage for real),
-a second `dvc repro` (nothing to do), and `make setup` again (idempotent: should install nothing).
+`bash .ci/run` exactly as CI runs it (a fresh `make setup` - new .venv from the lock - then
+`make test`), `make setup` again (idempotent: should install nothing), `dvc repro` on the `ci`
+profile (every stage for real), and a second `dvc repro` (nothing to do).
 Uncommitted changes are not in the clone: commit first.
 """
 
@@ -47,7 +48,10 @@ def main() -> None:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True,
                                 text=True).stdout.strip()
         results: dict = {"commit": commit, "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}
-        results["setup_s"], _ = timed(["make", "setup"], clone, env)
+        results["ci_run_s"], out = timed(["bash", ".ci/run"], clone, {**env, "CI": "true"})
+        setup_line = [ln for ln in out.splitlines() if ln.startswith("==> setup finished in")]
+        results["setup_s"] = float(setup_line[-1].split()[-2]) if setup_line else None
+        results["tests"] = [ln for ln in out.splitlines() if " passed" in ln][-1:]
         results["setup_again_s"], out = timed(["make", "setup"], clone, env)
         results["setup_again_installed_nothing"] = "nothing to install" in out
         env["PATH"] = f"{clone / '.venv' / 'bin'}:{env['PATH']}"
