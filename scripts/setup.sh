@@ -11,6 +11,9 @@ VENV=.venv
 export PIP_DISABLE_PIP_VERSION_CHECK=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
        DO_NOT_TRACK=1 DVC_NO_ANALYTICS=1
 
+# pip's warnings about this machine's local package index are noise; pipefail keeps pip's exit status.
+quiet() { grep -v "is ignored: it is neither" || true; }
+
 start=$(date +%s)
 if [ ! -x "$VENV/bin/python" ]; then
   echo "==> creating $VENV"
@@ -23,8 +26,10 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   echo "==> dependencies already match requirements.lock (nothing to install)"
 else
   echo "==> installing the exact lock (requirements.lock, --no-deps; ~3 min on a fresh machine)"
-  "$VENV/bin/pip" install -q --no-deps -r requirements.lock 2>&1 | grep -v "is ignored: it is neither" || true
-  "$VENV/bin/pip" install -q --no-deps --no-build-isolation -e . 2>&1 | grep -v "is ignored: it is neither" || true
+  # setuptools comes first: the editable install below builds without isolation (offline-safe).
+  "$VENV/bin/pip" install -q --no-deps "$(grep '^setuptools==' requirements.lock)" 2>&1 | quiet
+  "$VENV/bin/pip" install -q --no-deps -r requirements.lock 2>&1 | quiet
+  "$VENV/bin/pip" install -q --no-deps --no-build-isolation -e . 2>&1 | quiet
   "$VENV/bin/pip" uninstall -y -q torchvision torchaudio torchcodec triton nvidia-ml-py >/dev/null 2>&1 || true
   echo "$want" > "$stamp"
 fi
