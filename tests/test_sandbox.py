@@ -537,3 +537,24 @@ def test_fallback_without_namespaces(monkeypatch):
     assert not alive, "the background child must be killed by the subreaper"
     v = run_program("while True:\n    pass\n", limits=Limits(timeout_s=1))
     assert v.status == "timeout"
+
+
+def test_interpreter_under_private_tmp_keeps_uid_switch(tmp_path):
+    """CI may clone (and create .venv) under /tmp, which the sandbox replaces with a private tmpfs:
+    the interpreter must stay reachable there, or the sandbox would fall back to running as root."""
+    import site
+    import subprocess as sp
+    import venv
+
+    if os.geteuid() != 0:
+        pytest.skip("uid switching needs root")
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=False)
+    site_dir = next((env_dir / "lib").glob("python3*/site-packages"))
+    lib = Path(sandbox.__file__).resolve().parents[1]
+    (site_dir / "z1dev.pth").write_text("\n".join([*site.getsitepackages(), str(lib)]) + "\n")
+    probe = ("import json, warnings; warnings.simplefilter('error'); from z1 import sandbox; "
+             "r = sandbox.isolation_report(); print(json.dumps([r['uid_switch'], r['network']]))")
+    out = sp.run([str(env_dir / "bin" / "python"), "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [True, "netns"]

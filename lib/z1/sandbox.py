@@ -219,6 +219,7 @@ if root and "mnt" in active and cfg["mounts"]:
         wfd = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY)
         expose = [(anc, [(ent, os.open(ent, os.O_PATH), os.path.isdir(ent)) for ent in ents])
                   for anc, ents in cfg["expose"]]
+        keep = [(p, os.open(p, os.O_PATH), os.path.isdir(p)) for p in cfg["keep"]]
         class MountAttr(ctypes.Structure):
             _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
                         ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
@@ -233,6 +234,18 @@ if root and "mnt" in active and cfg["mounts"]:
                 mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, "size=%dm,mode=1777" % cfg["tmpfs_mb"])
                 tmps.append(d)
         mounts["private_tmp"] = tmps
+        kept = []
+        for ent, efd, isdir in keep:  # the interpreter / venv when it lives under a private dir
+            if isdir:
+                os.makedirs(ent, exist_ok=True)
+            else:
+                os.makedirs(os.path.dirname(ent), exist_ok=True)
+                open(ent, "a").close()
+            mount("/proc/self/fd/%d" % efd, ent, None, MS_BIND | MS_REC)
+            mount(None, ent, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+            os.close(efd)
+            kept.append(ent)
+        mounts["kept_under_private_tmp"] = kept
         exposed = []
         for anc, entries in expose:
             mount("tmpfs", anc, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
@@ -358,17 +371,43 @@ def _symlink_chain(path: str) -> list[str]:
     return out
 
 
+# Scratch places that get a private empty tmpfs inside the sandbox (see the launcher).
+_PRIVATE_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+
+
+def _under_private(path: str) -> bool:
+    return any(path == d or path.startswith(d + "/") for d in _PRIVATE_DIRS)
+
+
+def _interpreter_paths() -> set[str]:
+    """Every path the interpreter needs: its symlink chain, prefixes and sys.path entries."""
+    needed = set(_symlink_chain(sys.executable))
+    for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *sys.path):
+        if p and os.path.isabs(p) and os.path.exists(p):
+            needed.add(os.path.realpath(p))
+            needed.add(os.path.abspath(p))
+    return needed
+
+
+@functools.lru_cache(maxsize=1)
+def _keep_plan() -> list[str]:
+    """Interpreter paths under a private scratch dir (e.g. a venv in a checkout under /tmp, as CI
+    may use): bind-mounted back read-only after the private tmpfs hides them. Nested entries are
+    covered by their ancestor."""
+    under = sorted({p for p in _interpreter_paths() if _under_private(p) and p not in _PRIVATE_DIRS})
+    dirs = [p if os.path.isdir(p) else os.path.dirname(p) for p in under]
+    dirs = sorted(set(dirs))
+    return [p for p in dirs if not any(p != q and p.startswith(q + "/") for q in dirs)]
+
+
 @functools.lru_cache(maxsize=1)
 def _expose_plan() -> list[tuple[str, list[str]]]:
     """Directories that the unprivileged uid cannot traverse but the interpreter needs (e.g. a pyenv
     Python under a 0700 ``/root``): ``[(blocking_dir, [entries to bind-mount under it])]``.  In the
     sandbox a tmpfs hides the blocking directory and only these entries are bind-mounted back
     (read-only), so the rest of e.g. ``/root`` stays invisible."""
-    needed = set(_symlink_chain(sys.executable))
-    for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *sys.path):
-        if p and os.path.isabs(p) and os.path.exists(p):
-            needed.add(os.path.realpath(p))
-            needed.add(os.path.abspath(p))
+    # paths under a private scratch dir are handled by _keep_plan (recreated traversable there)
+    needed = {p for p in _interpreter_paths() if not _under_private(p)}
     plan: dict[str, set[str]] = {}
     for path in sorted(needed):
         parts = path.strip("/").split("/")
@@ -534,6 +573,7 @@ def _execute(code: str, stdin: str, limits: Limits, files: dict[str, str] | None
             "tmpfs_mb": max(16, 4 * int(limits.file_size_mb)),
             "rlimits": rlimits,
             "expose": _expose_plan() if (root and not _uid_switch_broken) else [],
+            "keep": _keep_plan(),
             "uid": SANDBOX_UID if (root and not _uid_switch_broken) else None,
             "gid": SANDBOX_GID if root else None,
             "argv": [sys.executable, "-s", "-P", "-B", "main.py"],
