@@ -7,7 +7,7 @@ Each configuration runs z1.sft.train in its own process (so peak RSS is its own)
 synthetic rows of varied length (prompt + response of 20-300 words), same settings except
 `packing`. Reported: real (non-padding) training tokens per second, padding fraction of the
 padded batches, optimizer steps, runtime and peak RSS. Prints a table and writes
-results/benchmarks/sft.json. Defaults to the `ci` model (models/ci/base, SmolLM2-135M-Instruct).
+results/benchmarks/sft.json. Defaults to the `ci` model (models/ci/pretrained/base, SmolLM2-135M-Instruct).
 
 Measured (2-core AMD EPYC, shared, fp32; 16 rows, 4 steps, batch 2, max length 1024): padded
 34.6 tok/s at 3.6 GiB peak RSS, packed 20.7 tok/s at 6.7 GiB. On CPU packing does not pay: the
@@ -69,7 +69,7 @@ def run_isolated(model_dir: str, rows: list[dict], settings: dict) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model-dir", default=str(REPO / "models" / "ci" / "base"))
+    ap.add_argument("--model-dir", default=str(REPO / "models" / "ci" / "pretrained" / "base"))
     ap.add_argument("--rows", type=int, default=64)
     ap.add_argument("--steps", type=int, default=12, help="optimizer steps per configuration")
     ap.add_argument("--batch", type=int, default=4, help="per-device batch (sequences)")

@@ -67,6 +67,16 @@ def test_keep_level_tracks_difficulty():
         data.keep_level(1, pool, [])
 
 
+def test_keep_level_ties_share_a_level_by_mid_rank():
+    levels = ["direct", "detailed"]
+    # a pool concentrated at the top rating (as CodeI/O's is): the many 8s are the hard half
+    pool = [7, 7, 8, 8, 8, 8, 8, 8, float("nan"), None]
+    assert data.keep_level(7, pool, levels) == "direct"
+    assert data.keep_level(8, pool, levels) == "detailed"
+    assert data.keep_level(float("nan"), pool, levels) == "direct"  # unknown -> the middle (direct of two)
+    assert data.keep_level(5, [5, 5, 5], ["a", "b", "c"]) == "b"
+
+
 class WordTokenizer:
     """Stands in for the Qwen tokenizer where only counting matters: one token per word."""
 

@@ -77,18 +77,20 @@ def count_tokens(tokenizer, texts: Sequence[str]) -> list[int]:
 def keep_level(difficulty: float | None, difficulties: Sequence[float], levels: Sequence[str]) -> str:
     """Keep rule `difficulty`: the problem's difficulty quantile within the pool picks the level.
 
-    Levels are ordered from the most direct to the most detailed; the pool's difficulties are
-    split into len(levels) equal-count bins (by rank, ties broken towards the easier bin), so the
-    easiest problems keep the direct answer and the hardest the step-by-step trajectory. Problems
-    without a difficulty keep the middle level.
+    Levels are ordered from the most direct to the most detailed. The quantile is the mid-rank of
+    the problem's difficulty among the pool's ((below + equal / 2) / n), so tied difficulties share
+    a level and a pool where most problems sit at the top rating sends those to the detailed end;
+    quantile q keeps level floor(q * len(levels)). Problems without a difficulty keep the middle
+    level (the more direct one of the two middles).
     """
     if not levels:
         raise DataError("at least one reasoning level is needed")
-    known = sorted(d for d in difficulties if d is not None)
-    if difficulty is None or not known:
+    known = [d for d in difficulties if d is not None and d == d]  # d == d drops NaN
+    if difficulty is None or difficulty != difficulty or not known:
         return levels[(len(levels) - 1) // 2]
     below = sum(1 for d in known if d < difficulty)
-    quantile = below / len(known)
+    equal = sum(1 for d in known if d == difficulty)
+    quantile = (below + equal / 2) / len(known)
     return levels[min(int(quantile * len(levels)), len(levels) - 1)]
 
 
@@ -111,8 +113,8 @@ def build_rows(trajectories: Sequence[Trajectory], *, levels: Sequence[str], tea
         raise DataError(f"unknown keep_rule {keep_rule!r} (difficulty | all)")
     if not trajectories:
         raise DataError("no trajectories to build rows from")
-    pool = {t.source_id: t.difficulty for t in trajectories}
-    difficulties = [d for d in pool.values() if d is not None]
+    pool = {t.source_id: t.difficulty for t in trajectories}  # one difficulty per problem
+    difficulties = list(pool.values())
     rows = []
     for t in trajectories:
         kept = keep_rule == "all" or t.reasoning_level == keep_level(t.difficulty, difficulties, levels)
