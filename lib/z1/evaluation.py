@@ -27,6 +27,7 @@ def grade_rows(rows: Sequence[Mapping], *, workers: int = 2) -> pd.DataFrame:
     out = []
     for row, grade in zip(rows, grades, strict=True):
         rec, prob = row["record"], row["problem"]
+        verdict = grade.details.get("verdict")  # the sandbox verdict, for code benchmarks
         out.append({
             "model": row["model"],
             "benchmark": row["benchmark"],
@@ -38,7 +39,7 @@ def grade_rows(rows: Sequence[Mapping], *, workers: int = 2) -> pd.DataFrame:
             "difficulty": prob.get("difficulty"),
             "correct": bool(grade.correct),
             "strict_correct": grade.details.get("strict_correct"),
-            "verdict": (grade.details.get("verdict") or {}).get("status") if isinstance(grade.details.get("verdict"), dict) else None,
+            "verdict": verdict.get("status") if isinstance(verdict, dict) else None,
             "thinking_tokens": int(rec["thinking_tokens"]),
             "thinking_tokens_only": int(rec.get("thinking_tokens_only", rec["thinking_tokens"])),
             "answer_tokens": int(len(rec.get("pass2_token_ids") or [])),
