@@ -143,3 +143,55 @@ def test_evaluation_grades_saved_rows_and_writes_metrics(tmp_path, fake_stage):
 def test_grade_rows_rejects_empty():
     with pytest.raises(ValueError, match="no generation rows"):
         evaluation.grade_rows([])
+
+
+def _adapter(model_dir, base_dir, r=16):
+    (model_dir / "adapter").mkdir(parents=True)
+    (model_dir / "adapter" / "adapter_config.json").write_text(json.dumps(
+        {"peft_type": "LORA", "r": r, "base_model_name_or_path": str(base_dir)}))
+
+
+def test_lora_model_shares_the_base_engine_on_vllm(tmp_path, monkeypatch):
+    """vLLM: `sft` (base + LoRA adapter) runs on `base`'s engine with lora_path on every request;
+    one engine is built (enable_lora, the adapter's rank) and closed once; rows say which adapter."""
+    base, sft, other = tmp_path / "base", tmp_path / "sft", tmp_path / "other"
+    for d in (base, sft, other):
+        d.mkdir()
+    _adapter(sft, base)
+    _adapter(other, tmp_path / "elsewhere")  # an adapter of some other base: not shared
+    built, seen, closed = [], [], []
+
+    def make_engine(backend, model_dir, **kw):
+        eng = FakeEngine(script)
+        eng._options = {"enable_lora": kw.get("enable_lora", False)}
+        real = eng.generate
+
+        def generate(requests, **kw2):
+            seen.extend((str(model_dir), r.lora_path) for r in requests)
+            return real(requests, **kw2)
+
+        eng.generate, eng.close = generate, lambda: closed.append(str(model_dir))
+        built.append((str(model_dir), kw))
+        return eng
+
+    monkeypatch.setattr(inference, "make_engine", make_engine)
+    monkeypatch.setattr(inference.benchmarks, "load", lambda name, **kw: problems(kw.get("n", 5)))
+    cfg = {**CFG, "inference": {**CFG["inference"], "engine": "vllm", "models": ["base", "sft", "other"]}}
+    dirs = {"base": base, "sft": sft, "other": other}
+    assert inference.engine_plan(cfg["inference"], dirs) == {"base": None, "sft": "base", "other": None}
+    summary = inference.run(cfg, model_dirs=dirs, out_dir=tmp_path / "gen", progress=False)
+    assert [b[0] for b in built] == [str(base), str(other)]
+    assert built[0][1]["enable_lora"] is True and built[0][1]["max_lora_rank"] == 16
+    assert "enable_lora" not in built[1][1]
+    assert sorted(closed) == sorted([str(base), str(other)])
+    assert summary["shared_engines"] == {"sft": "base"}
+    adapter = str((sft / "adapter").resolve())
+    assert {lp for d, lp in seen if d == str(base)} == {None, adapter}
+    rows = inference.read_generations(tmp_path / "gen")
+    assert {r["engine"].get("lora_adapter") for r in rows if r["model"] == "sft"} == {adapter}
+    assert all("lora_adapter" not in r["engine"] for r in rows if r["model"] != "sft")
+    # same outputs with or without sharing (the fake model ignores adapters): only the engine differs
+    flat = {**cfg, "inference": {**cfg["inference"], "share_lora_engine": False}}
+    assert inference.engine_plan(flat["inference"], dirs) == {"base": None, "sft": None, "other": None}
+    transformers_cfg = {**cfg, "inference": {**cfg["inference"], "engine": "transformers"}}
+    assert inference.engine_plan(transformers_cfg["inference"], dirs)["sft"] is None

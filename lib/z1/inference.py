@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from z1 import benchmarks, provenance, thinking
 from z1.engines import make_engine
+from z1.engines.adapter import AdapterView, adapter_for
 from z1.engines.base import Sampling
 
 
@@ -118,6 +119,28 @@ def run_benchmark(engine, problems: list, *, out_path: Path, method_name: str, m
     return written
 
 
+def engine_plan(inf: Mapping, model_dirs: Mapping[str, Path]) -> dict[str, str | None]:
+    """For each model key, the key of the model whose engine it shares (as a LoRA adapter), or None.
+
+    Only on vLLM with ``share_lora_engine`` (default true): a model whose directory holds
+    ``adapter/`` trained on another configured model's directory (see ``engines.adapter``) runs
+    on that model's engine, which is then built with ``enable_lora=True``.
+    """
+    plan: dict[str, str | None] = {k: None for k in inf["models"]}
+    if str(inf["engine"]).lower() != "vllm" or not inf.get("share_lora_engine", True):
+        return plan
+    for key in inf["models"]:
+        for other in inf["models"]:
+            if other != key and plan[other] is None and adapter_for(model_dirs[key], model_dirs[other]):
+                plan[key] = other
+                break
+    return plan
+
+
+def _lora_rank(adapter_dir: Path) -> int:
+    return int(json.loads((adapter_dir / "adapter_config.json").read_text()).get("r", 16))
+
+
 def run(cfg: Mapping, *, model_dirs: Mapping[str, Path], out_dir: Path, progress: bool = True) -> dict:
     """Run the inference section of a profile (`cfg` = load_profile(...)). Returns a summary."""
     inf, compute = cfg["inference"], cfg["compute"]
@@ -127,12 +150,25 @@ def run(cfg: Mapping, *, model_dirs: Mapping[str, Path], out_dir: Path, progress
     s = inf["sampling"]
     sampling = Sampling(temperature=float(s.get("temperature", 0.0)), top_p=float(s.get("top_p", 1.0)),
                         seed=s.get("seed"), n=int(s.get("n", 1)))
-    summary: dict = {"rows_written": 0, "files": []}
-    for model_key in inf["models"]:
-        model_dir = Path(model_dirs[model_key])
-        engine = make_engine(inf["engine"], model_dir, device=compute["device"], dtype=compute["dtype"],
-                             **(inf.get("engine_options") or {}))
-        try:
+    plan = engine_plan(inf, model_dirs)
+    summary: dict = {"rows_written": 0, "files": [], "shared_engines": {k: v for k, v in plan.items() if v}}
+    engines: dict[str, object] = {}  # owner key -> engine, closed when its last user is done
+    try:
+        for i, model_key in enumerate(inf["models"]):
+            model_dir = Path(model_dirs[model_key])
+            owner = plan[model_key] or model_key
+            if owner not in engines:
+                options = dict(inf.get("engine_options") or {})
+                users = [k for k, v in plan.items() if v == owner]
+                if users:
+                    ranks = [_lora_rank(Path(model_dirs[k]) / "adapter") for k in users]
+                    options.update(enable_lora=True, max_loras=max(len(users), int(options.get("max_loras", 1))),
+                                   max_lora_rank=max(ranks + [int(options.get("max_lora_rank", 8))]))
+                engines[owner] = make_engine(inf["engine"], Path(model_dirs[owner]), device=compute["device"],
+                                             dtype=compute["dtype"], **options)
+            engine = engines[owner]
+            if plan[model_key]:
+                engine = AdapterView(engine, model_dir / "adapter")
             base_row = {
                 **provenance.base(cfg["name"]),
                 "model": model_key,
@@ -152,7 +188,11 @@ def run(cfg: Mapping, *, model_dirs: Mapping[str, Path], out_dir: Path, progress
                         row_base={**base_row, "benchmark": bench_name, "benchmark_options": bench_cfg},
                         progress=progress)
                     summary["files"].append(str(out_path))
-        finally:
+            later = inf["models"][i + 1:]
+            if not any((plan[k] or k) == owner for k in later):
+                engines.pop(owner).close()
+    finally:
+        for engine in engines.values():
             engine.close()
     return summary
 
