@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gzip
 import json
 import os
+import re
 import resource
+import signal
 import socket
 import stat
 import subprocess
@@ -558,3 +561,308 @@ def test_interpreter_under_private_tmp_keeps_uid_switch(tmp_path):
     out = sp.run([str(env_dir / "bin" / "python"), "-c", probe], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [True, "netns"]
+
+
+# ------------------------------------------------------------------------------ start paths: zygote / Popen
+POPEN = Limits(timeout_s=3.0, reuse_interpreter=False)
+
+
+def _run(code: str, limits: Limits = FAST, stdin: str = "") -> tuple[Verdict, dict]:
+    return sandbox._execute(code, stdin, limits, None)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def _wait_for_program_process(zygote_pid: int, timeout: float = 10.0) -> None:
+    """Until the zygote's job has a program process (zygote -> launcher -> init -> program)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(_children(init) for launcher in _children(zygote_pid) for init in _children(launcher)):
+            return
+        time.sleep(0.01)
+    raise AssertionError("the program process never appeared")
+
+
+def test_zygote_program_runs_as_main_with_fresh_globals():
+    code = (
+        "import sys\n"
+        "g = sorted(k for k in globals() if k != 'sys')\n"
+        "print(__name__, sys.argv, sys.orig_argv[1:])\n"
+        "print(g)\n"
+        "print(__file__ == __import__('os').path.join(__import__('os').getcwd(), 'main.py'), __spec__, __package__)\n"
+        "print([n for n in ('_z1_run', '_z1_modules', 'launch', 'libc', 'mount', '_z1_serve', 'cfg')\n"
+        "       if n in globals() or hasattr(__builtins__, n)])\n"
+        "print([m for m in ('ctypes', '_ctypes', 'resource', 'select', '_socket', 'struct') if m in sys.modules])\n"
+        "import os\n"
+        "print(sorted(int(fd) for fd in os.listdir('/proc/self/fd'))[:-1])\n"  # the last one is listdir's own
+    )
+    v, info = _run(code)
+    assert info["start_path"] == "zygote"
+    assert v.status == "passed", v
+    assert v.stdout.splitlines() == [
+        "__main__ ['main.py'] ['-s', '-P', '-B', 'main.py']",
+        "['__annotations__', '__builtins__', '__cached__', '__doc__', '__file__', '__loader__', '__name__', "
+        "'__package__', '__spec__']",
+        "True None None",
+        "[]",
+        "[]",
+        "[0, 1, 2]",
+    ]
+
+
+def test_zygote_exit_codes_and_tracebacks():
+    v, info = _run("import sys\nsys.exit(7)\n")
+    assert (info["start_path"], v.status, v.returncode, v.stderr) == ("zygote", "failed", 7, "")
+    v = run_program("import sys\nsys.exit('bye')\n", limits=FAST)
+    assert (v.status, v.returncode, v.stderr) == ("failed", 1, "bye\n")
+    v = run_program("raise SystemExit\n", limits=FAST)
+    assert (v.status, v.returncode) == ("passed", 0)
+    v = run_program("import os\nprint('lost?')\nos._exit(5)\n", limits=FAST)
+    assert (v.status, v.returncode, v.stdout) == ("failed", 5, "")  # os._exit skips the flush, as always
+    v = run_program("def f():\n    raise KeyError('k')\nf()\n", limits=FAST)
+    assert (v.status, v.returncode, v.reason) == ("failed", 1, "exit code 1: KeyError: 'k'")
+    lines = v.stderr.splitlines()
+    assert lines[0] == "Traceback (most recent call last):"
+    assert lines[1].startswith('  File "/') and lines[1].endswith('/main.py", line 3, in <module>'), lines
+    assert "<string>" not in v.stderr  # no zygote frame in the traceback
+    v = run_program("x = (\n", limits=FAST)
+    assert v.status == "failed" and v.stderr.startswith('  File "/') and "SyntaxError" in v.stderr
+    v = run_program("import atexit\natexit.register(print, 'cleanup')\nraise KeyboardInterrupt\n", limits=FAST)
+    assert (v.status, v.returncode, v.stdout) == ("crashed", -signal.SIGINT, "cleanup\n")
+
+
+def test_zygote_interpreter_finalises_normally():
+    code = (
+        "import atexit, os, threading, time\n"
+        "class Noisy:\n"
+        "    def __del__(self):\n"
+        "        print('del at exit')\n"
+        "noisy = Noisy()\n"
+        "def late():\n"
+        "    time.sleep(0.3)\n"
+        "    print('thread joined')\n"
+        "threading.Thread(target=late).start()\n"  # non-daemon: the interpreter waits for it
+        "atexit.register(print, 'atexit ran')\n"
+        "print('main done')\n"
+    )
+    v, info = _run(code)
+    assert info["start_path"] == "zygote"
+    assert v.status == "passed", v
+    assert v.stdout == "main done\nthread joined\natexit ran\ndel at exit\n"
+    # the interpreter flushes stdout right after the script, before the exit handlers
+    v = run_program("import atexit, os\natexit.register(os._exit, 0)\nprint('answer')\n", limits=FAST)
+    assert (v.status, v.stdout) == ("passed", "answer\n")
+
+
+_VIEW = r"""
+import ctypes, json, os, resource, signal, sys
+r = {"globals": sorted(globals()), "name": __name__, "file": __file__, "cached": __cached__,
+     "loader": [type(__loader__).__name__, __loader__.name, __loader__.path], "spec": repr(__spec__),
+     "builtins": type(__builtins__).__name__, "argv": sys.argv, "orig_argv": sys.orig_argv, "path": sys.path,
+     "flags": list(sys.flags), "executable": sys.executable, "modules": sorted(sys.modules),
+     "environ": list(os.environ.items()), "hash": hash("z1"), "cwd": os.getcwd(), "stdin": sys.stdin.read(),
+     "fds": sorted(int(fd) for fd in os.listdir("/proc/self/fd"))[:-1],
+     "ids": [os.getuid(), os.geteuid(), os.getgid(), os.getegid(), os.getgroups(), os.getpid(), os.getppid()],
+     "umask": os.umask(0o022), "recursionlimit": sys.getrecursionlimit(),
+     "rlimits": {n: resource.getrlimit(getattr(resource, n)) for n in dir(resource) if n.startswith("RLIMIT_")},
+     "signals": {s.name: str(signal.getsignal(s)) for s in signal.Signals if s not in (signal.SIGKILL, signal.SIGSTOP)},
+     "blocked": sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, [])),
+     "dumpable": ctypes.CDLL(None).prctl(3, 0, 0, 0, 0),
+     "status": [ln.strip() for ln in open("/proc/self/status")
+                if ln.startswith(("Cap", "NoNewPrivs", "Seccomp", "Uid", "Gid", "Groups", "SigIgn", "SigBlk"))],
+     "std": [[f.name, f.mode, f.encoding, f.errors, f.line_buffering, f.write_through, f.seekable(), f.isatty(),
+              type(f.buffer).__name__] for f in (sys.stdin, sys.stdout, sys.stderr)],
+     "mounts": sorted(" ".join(ln.split()[4:6]) for ln in open("/proc/self/mountinfo"))}
+print(json.dumps(r).replace(os.getcwd(), "WORKDIR"))
+"""
+
+
+def test_zygote_and_popen_paths_give_programs_the_same_view():
+    (z, zi), (p, pi) = _run(_VIEW, stdin="some input\n"), _run(_VIEW, POPEN, stdin="some input\n")
+    assert (zi["start_path"], pi["start_path"]) == ("zygote", "popen")
+    assert z.status == p.status == "passed", (z, p)
+    zv, pv = json.loads(z.stdout), json.loads(p.stdout)
+    assert {k for k in zv if zv[k] != pv[k]} == set(), {k: (zv[k], pv[k]) for k in zv if zv[k] != pv[k]}
+    assert zv["fds"] == [0, 1, 2]
+    assert zv["stdin"] == "some input\n"
+    assert zv["dumpable"] == 1
+
+
+@pytest.mark.parametrize("code", [
+    "def broken(:\n    pass\n",
+    "x = 1\ny = 2\x00\n",  # null byte: the file tokenizer's wording
+    "# coding: ascii\nprint('\u00e9')\n",  # a wrong encoding cookie
+    "\ufeffprint('bom')\n",
+    "try:\n    1/0\nexcept ZeroDivisionError as e:\n    raise ValueError('v') from e\n",
+    "import warnings\nwarnings.warn('careful')\nprint(input(), input())\n",
+    "import os\nos.close(1)\nprint('into the void')\n",
+])
+def test_zygote_and_popen_paths_give_the_same_verdict(code):
+    (z, zi), (p, pi) = _run(code, stdin="3\n4\n"), _run(code, POPEN, stdin="3\n4\n")
+    assert (zi["start_path"], pi["start_path"]) == ("zygote", "popen")
+
+    def norm(v: Verdict) -> tuple:
+        return v.status, v.returncode, v.reason, re.sub(r"z1-sbx-\w+", "WD", v.stdout), re.sub(r"z1-sbx-\w+", "WD", v.stderr)
+
+    assert norm(z) == norm(p)
+
+
+def test_program_cannot_affect_the_next_program_of_the_same_zygote():
+    assert run_program("pass", limits=FAST).passed
+    zygote = sandbox._zygotes.idle[-1]
+    poison = (
+        "import builtins, json, os, site, sys\n"
+        "json.dumps = lambda *a, **k: 'POISONED'\n"
+        "os.sep = '!'\n"
+        "sys.modules['posixpath'].join = None\n"
+        "builtins.len = None\n"
+        "site.POISON = 1\n"
+        "sys.path.insert(0, '/poison')\n"
+        "os.environ['Z1_POISON'] = '1'\n"
+        "reached = []\n"
+        "for fd in range(3, 256):\n"  # nothing but 0/1/2 is open: the zygote's socket and pipes are not
+        "    try:\n"
+        "        os.write(fd, b'POISON')\n"
+        "        reached.append(fd)\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "for pid in [p for p in os.listdir('/proc') if p.isdigit() and int(p) != os.getpid()]:\n"
+        "    for fd in range(16):\n"
+        "        try:\n"
+        "            with open(f'/proc/{pid}/fd/{fd}', 'wb') as f:\n"
+        "                f.write(b'POISON')\n"
+        "            reached.append(f'{pid}/{fd}')\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "print(reached)\n"
+    )
+    v = run_program(poison, stdin="first\n", limits=FAST)
+    assert v.status == "passed", v
+    if IS_ROOT:
+        assert v.stdout == "[]\n"
+    assert sandbox._zygotes.idle[-1] is zygote and zygote.alive()
+    check = (
+        "import json, os, site, sys\n"
+        "print(json.dumps([1]), os.sep, os.path.join('a', 'b'), len('ab'), hasattr(site, 'POISON'))\n"
+        "print('/poison' in sys.path, 'Z1_POISON' in os.environ, repr(sys.stdin.read()))\n"
+    )
+    v = run_program(check, stdin="second\n", limits=FAST)
+    assert sandbox._zygotes.idle[-1] is zygote, "both programs must have come from the same zygote"
+    assert v.status == "passed", v
+    assert v.stdout == "[1] / a/b 2 False\nFalse False 'second\\n'\n"
+    assert zygote.diagnostics() == ""  # nothing reached the zygote's own stdout/stderr
+
+
+def test_zygote_is_replaced_after_it_dies():
+    assert run_program("pass", limits=FAST).passed
+    first = sandbox._zygotes.idle[-1]
+    os.kill(first.proc.pid, signal.SIGKILL)  # dies while idle
+    first.proc.wait()
+    v, info = _run("print(2)")
+    assert (v.status, v.stdout, info["start_path"]) == ("passed", "2\n", "zygote")
+    second = sandbox._zygotes.idle[-1]
+    assert second is not first and second.proc.pid != first.proc.pid
+    # dies while its program runs: the program's sandbox dies with it, and nothing is left behind
+    result: list[Verdict] = []
+    th = threading.Thread(target=lambda: result.append(run_program(
+        "import time\nprint('started', flush=True)\ntime.sleep(60)\n", limits=Limits(timeout_s=30))))
+    t = time.monotonic()
+    th.start()
+    _wait_for_program_process(second.proc.pid)
+    time.sleep(0.2)
+    os.kill(second.proc.pid, signal.SIGKILL)
+    th.join(30)
+    assert time.monotonic() - t < 10
+    assert result[0].status == "crashed", result[0]
+    assert result[0].stdout == "started\n"
+    _no_leftovers()
+    assert second not in sandbox._zygotes.idle
+    v, info = _run("print(3)")
+    assert (v.status, v.stdout, info["start_path"]) == ("passed", "3\n", "zygote")
+
+
+def test_program_that_kills_its_zygote_in_degraded_mode(monkeypatch):
+    """Without namespaces and uid switch the program can reach its zygote: killing it only breaks the
+    program's own run; its leftovers are still killed and the next program gets a new zygote."""
+    monkeypatch.setattr(sandbox, "_use_namespaces", False)
+    monkeypatch.setattr(sandbox, "_uid_switch_broken", True)  # run as the caller, like a non-root caller
+    assert run_program("pass", limits=FAST).passed
+    zygote = sandbox._zygotes.idle[-1]
+    code = (
+        "import os, signal, subprocess, time\n"
+        "p = subprocess.Popen(['sleep', '100'])\n"
+        "print(p.pid, flush=True)\n"
+        f"os.kill({zygote.proc.pid}, signal.SIGKILL)\n"
+        "time.sleep(0.3)\n"
+    )
+    t = time.monotonic()
+    v = run_program(code, limits=Limits(timeout_s=5))
+    assert time.monotonic() - t < 5
+    assert v.status == "crashed", v
+    assert zygote.proc.wait(timeout=5) == -signal.SIGKILL
+    pid = int(v.stdout)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                alive = f.read().startswith(b"sleep")
+        except OSError:
+            alive = False
+        if not alive:
+            break
+        time.sleep(0.05)
+    assert not alive, "the program's background child must be killed with its process group"
+    v, info = _run("print('next')")
+    assert (v.status, v.stdout, info["start_path"]) == ("passed", "next\n", "zygote")
+    assert sandbox._zygotes.idle[-1] is not zygote
+
+
+def test_popen_path_still_works_when_forced():
+    v, info = _run("import os, sys\nprint(__name__, sys.argv, os.getuid())\n", POPEN)
+    assert info["start_path"] == "popen"
+    uid = sandbox.SANDBOX_UID if IS_ROOT else os.getuid()
+    assert (v.status, v.stdout) == ("passed", f"__main__ ['main.py'] {uid}\n")
+    v = run_program("raise ValueError('bad value')", limits=POPEN)
+    assert (v.status, v.reason) == ("failed", "exit code 1: ValueError: bad value")
+    v = run_program("while True:\n    pass\n", limits=dataclasses.replace(POPEN, timeout_s=1.5))
+    assert v.status == "timeout"
+    _no_leftovers()
+
+
+def test_zygotes_that_cannot_start_fall_back_to_popen(monkeypatch):
+    monkeypatch.setattr(sandbox, "_ZYGOTE", "import sys\nsys.exit(3)\n")
+    monkeypatch.setattr(sandbox, "_zygotes", sandbox._ZygotePool())
+    with pytest.warns(RuntimeWarning, match="cannot be reused"):
+        results = [_run(f"print({i})") for i in range(3)]
+    assert [(v.status, v.stdout, info["start_path"]) for v, info in results] == [
+        ("passed", f"{i}\n", "popen") for i in range(3)]
+    assert sandbox._zygotes.disabled and "gone" in sandbox._zygotes.disabled
+
+
+def test_forked_caller_does_not_share_zygotes():
+    assert run_program("pass", limits=FAST).passed
+    ours = [z.proc.pid for z in sandbox._zygotes.idle]
+    pid = os.fork()
+    if pid == 0:  # the child must not talk to its parent's zygotes, and can start its own
+        code = 1
+        try:
+            if sandbox._zygotes.idle == [] and run_program("print('child')", limits=FAST).stdout == "child\n":
+                code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert [z.proc.pid for z in sandbox._zygotes.idle] == ours
+    assert run_program("print('parent')", limits=FAST).stdout == "parent\n"
+
+
+def test_isolation_report_names_the_start_path():
+    r = isolation_report()
+    assert r["start_path"] == "zygote" and r["zygote_disabled"] is None
+    assert isinstance(r["popen_overhead_ms"], float) and r["popen_run_ms"] > 0

