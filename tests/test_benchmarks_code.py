@@ -89,7 +89,7 @@ def test_livecodebench_harness_stdin_and_functional():
                           [fenced(good), fenced(bad), fenced(call_good), fenced("class Solution:\n    def add(self, a, b):\n        return a\n"), good])
     assert [g.correct for g in grades] == [True, False, True, False, False]
     assert grades[1].details["harness"]["error"].startswith("Wrong")
-    assert grades[4].details["extraction"] == "raw_text"  # LCB needs a fenced block
+    assert grades[4].details["extraction"] == "none"  # LCB needs two ``` lines
 
 
 def test_bigcodebench_program_prefill_and_unittest():
@@ -98,13 +98,16 @@ def test_bigcodebench_program_prefill_and_unittest():
         problem_id="BigCodeBench/fake",
         messages=[],
         reference={"entry_point": "task_func", "complete_prompt": "import math\ndef task_func(x):\n    \"\"\"doc\"\"\"\n",
-                   "code_prompt": "", "test": "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(task_func(4), 2.0)\n"},
+                   "code_prompt": "import math\ndef task_func(x):\n",
+                   "test": "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(task_func(4), 2.0)\n"},
         assistant_prefill=bigcodebench.PREFILLS["authors"],
     )
     assert B.grade(p, "import math\ndef task_func(x):\n    return math.sqrt(x)\n```\n").correct
     assert not B.grade(p, "def task_func(x):\n    return x\n```\n").correct
-    # an indented body right after the fence is "calibrated" with the complete prompt
-    assert B.grade(p, "    return math.sqrt(x)\n```\n").correct
+    # the harness calibrates a ```python fence inside the generated text, not the prefill: a bare body
+    # right after the prefill fails, the same body after a fence the model wrote passes
+    assert not B.grade(p, "    return math.sqrt(x)\n```\n").correct
+    assert B.grade(p, "Now the code.\n```python\n    return math.sqrt(x)\n```\n").correct
 
 
 @pytest.mark.slow

@@ -1,105 +1,629 @@
-"""BigCodeBench-Hard, instruct split (hub only; the `paper` profile). Offline, HumanEval stands in.
+"""BigCodeBench-Hard: the authors' prompt and a port of the official harness's grading rules.
 
 Data: ``bigcode/bigcodebench-hard`` (148 tasks; the dataset's splits are versions, default
-``v0.1.4``): task_id, instruct_prompt, complete_prompt, code_prompt, test, entry_point, libs.
+``v0.1.4``), or a local copy with ``data_path=`` (a .jsonl / .jsonl.gz file in the same row schema,
+e.g. the harness's own cache file or the BigCodeBench-Hard.jsonl.gz release; works offline):
+task_id, complete_prompt, instruct_prompt, canonical_solution, code_prompt, test, entry_point,
+doc_struct, libs.
 
-Prompt (the authors' bigcodebench/model.py ``make_chat_prompt``, vLLM backend, ``--split instruct``):
-system "Please reason step by step.", user "Please provide a self-contained Python script that solves
-the following problem in a markdown code block:\\n```\\n{instruct_prompt.strip()}\\n```\\n", and the
-assistant turn pre-filled with "Below is a Python script with a self-contained function that solves
-the problem and passes corresponding tests:\\n```python\\n" (``prefill="authors"``, the default).
-``prefill="fence"`` pre-fills only "```python\\n"; ``prefill=None`` none. Their decoder also stops
-on "\\nif __name__", "\\ndef main(", "\\nprint(" and "\\n```\\n" (the engine's business, not ours).
+    problems = load(data_path="tests/data/bcb_hard_sample.jsonl", split="instruct", prefill="authors")
 
-Grading (approximates the official harness): text = prefill + completion; "calibrate" as the
-authors' sanitize.py (an indented body right after "```python\\n" gets the complete_prompt
-prepended); code = last fenced block (or the unclosed prefilled fence); if it does not define the
-entry point, the complete_prompt is prepended. The program = code + the task's unittest module,
-run with unittest in the sandbox; passes iff every test passes. Not reproduced: the official
-AST-based sanitizer (keeps only the entry point's dependencies), its per-task time limits and its
-pinned library environment (tasks import pandas, matplotlib, sklearn, …; missing libraries fail).
+Prompt (the authors' bigcodebench/model.py ``make_chat_prompt``, vLLM backend): system "Please reason
+step by step.", user "Please provide a self-contained Python script that solves the following problem
+in a markdown code block:\\n```\\n{prompt.strip()}\\n```\\n" where prompt is the task's
+``instruct_prompt`` (``split="instruct"``, the paper's run) or ``complete_prompt``
+(``split="complete"``), and the assistant turn pre-filled with "Below is a Python script with a
+self-contained function that solves the problem and passes corresponding tests:\\n```python\\n"
+(``prefill="authors"`` or True, the default). ``prefill="fence"`` pre-fills only "```python\\n";
+``prefill=None`` or False none (the harness's later ``skip_prefill``). Their decoder also stops on
+"\\nif __name__", "\\ndef main(", "\\nprint(" and "\\n```\\n" (the engine's business, not ours).
+
+Grading, rule by rule as the authors ran it (``bigcodebench.sanitize --calibrate`` then
+``bigcodebench.evaluate --no-gt`` on the ``-sanitized-calibrated`` file; sanitize.py as in the
+authors' copy, harness commit c06dc5c; evaluation code unchanged up to the PyPI release 0.2.5):
+
+1. the text is the generated text only (the prefill is not part of it; it is removed if a caller
+   passes it along); "calibrate": every "```python\\n    " becomes "```python\\n" + complete_prompt
+   + "    ";
+2. ``code_extract``: the span of at least two consecutive lines that ``ast.parse`` accepts and
+   that has the most non-blank lines (the first such span; the first line if none parses);
+3. ``sanitize``: keep the top-level imports, then the top-level undecorated functions and classes
+   and plain assignments (first definition of a name only) that the entry point reaches through
+   identifiers; drop everything else (decorated definitions, ``from __future__``, ``if __name__``
+   blocks, calls); then drop trailing unindented lines that mention the entry point (the
+   harness's "ad-hoc" step); an empty result stays empty (no fallback in the authors' version);
+4. the program is code_prompt + "\\n    pass\\n" + sanitized code (the calibrated prefix: a stub of
+   the entry point that the answer's own definition overrides, plus the task's imports), then
+   "\\n" + the task's ``test``; it is executed as module ``__test__`` (with ``sys``, ``os`` and
+   ``environ`` pre-set) in a fresh temporary working directory, stdout/stderr swallowed, stdin
+   unreadable, and the ``TestCases`` suite is run with a ``unittest.TestResult`` under a
+   :data:`TIMEOUT_S` = 241 s timer (max(240, max(1, 20)) + 1: TIMEOUT_LIMIT, the --min-time-limit
+   default and the no-gt ground-truth time);
+5. the harness's guards apply: TZ=UTC, OMP_NUM_THREADS=1, ``exit``/``quit`` set to None, RLIMIT_AS
+   128 GiB, RLIMIT_DATA 4 GiB, RLIMIT_STACK 5 MiB, ``matplotlib.pyplot.close('all')``, and its
+   ``safe_environment`` (``os.kill`` only of itself or its own children, shell commands containing
+   "kill" not run, ``check_output`` of commands containing "ps" returns b"", ``os.exec*`` ignored,
+   ``Popen`` in a new session);
+6. status "pass" iff the module executed and no test failed or errored (skips count as passes);
+   "fail" otherwise; a process that never reports (killed at the limit, crashed) is "timeout", as
+   the harness maps an unset status. Correct = "pass".
+
+Known deviations from the official harness: the sanitizer is a port to Python's ``ast`` of the
+tree-sitter one (same node kinds and identifier rule; where nothing parses, tree-sitter's error
+recovery may keep statements that the port drops); the program runs in :mod:`z1.sandbox` (RLIMIT_AS
+and wall clock from :func:`limits_for` / :func:`default_limits`, which :func:`grade` uses, while
+``benchmarks.grade_many`` runs every program under the one ``limits`` it is given, by default the
+sandbox's 10 s / 1 GiB; the sandbox's process and file-size limits also apply); and the task libraries are whatever this environment has installed, not the harness's pinned
+Python 3.10 environment (pandas, matplotlib, sklearn, tensorflow …; a missing or newer library can
+fail a task that passes there: check :func:`canonical_program` against the environment first).
 """
 
 from __future__ import annotations
 
+import ast
+import gzip
+import json
+import tokenize
+from collections import deque
+from pathlib import Path
+
 from . import _exec
-from .base import BenchmarkError, Grade, Problem, as_problem, extract_code, hub_load, with_prefill
-from .humaneval import defines
+from .base import BenchmarkError, Grade, Problem, as_problem, fill_template, hub_load
 
 NAME = "bigcodebench_hard"
 KIND = "code"
 HUB_DATASET = "bigcode/bigcodebench-hard"
 SYSTEM_PROMPT = "Please reason step by step."
+SPLITS = ("instruct", "complete")
 PREFILLS = {
     "authors": "Below is a Python script with a self-contained function that solves the problem and passes corresponding tests:\n```python\n",
     "fence": "```python\n",
     None: "",
 }
+# bigcodebench.eval: timeout = max(TIMEOUT_LIMIT=240, max(min_time_limit=1, gt_time_limit=20 with --no-gt)) + 1
+TIMEOUT_S = 241.0
+MAX_AS_MB = 128 * 1024  # evaluate.py --max-as-limit default
+MAX_DATA_MB = 4 * 1024  # --max-data-limit
+MAX_STACK_MB = 5  # --max-stack-limit
+STARTUP_S = 6.0  # interpreter, harness and matplotlib start (the harness's join waits timeout + 1)
 
 
-def user_message(instruct_prompt: str) -> str:
+def user_message(prompt: str) -> str:
     return (
         "Please provide a self-contained Python script that solves the following problem in a markdown code block:\n"
-        f"```\n{instruct_prompt.strip()}\n```\n"
+        f"```\n{prompt.strip()}\n```\n"
     )
 
 
-def load(source: str = "hub", *, version: str = "v0.1.4", prefill: str | None = "authors") -> list[Problem]:
-    if source != "hub":
+# ----------------------------------------------------------------------------------------------
+# loading
+
+
+def _local_rows(data_path: str | Path) -> list[dict]:
+    path = Path(data_path)
+    if not path.is_file():
+        raise BenchmarkError(f"data_path {str(path)!r} is not a file (expected a .jsonl or .jsonl.gz of BigCodeBench rows)")
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def _prefill_key(prefill):
+    if prefill is True:
+        return "authors"
+    if prefill is False:
+        return None
+    if prefill not in PREFILLS:
+        raise BenchmarkError(f"prefill must be one of {list(PREFILLS)} (or True / False), got {prefill!r}")
+    return prefill
+
+
+def problem_from_row(row: dict, *, split: str = "instruct", prefill: str | bool | None = "authors",
+                     source: str = HUB_DATASET) -> Problem:
+    if split not in SPLITS:
+        raise BenchmarkError(f"split must be one of {SPLITS}, got {split!r}")
+    key = _prefill_key(prefill)
+    return Problem(
+        benchmark=NAME,
+        problem_id=row["task_id"],
+        messages=[{"role": "system", "content": SYSTEM_PROMPT},
+                  {"role": "user", "content": user_message(row[f"{split}_prompt"])}],
+        reference={"test": row["test"], "entry_point": row["entry_point"], "complete_prompt": row["complete_prompt"],
+                   "code_prompt": row.get("code_prompt", ""), "canonical_solution": row.get("canonical_solution", "")},
+        assistant_prefill=PREFILLS[key],
+        meta={"source": source, "split": split, "prefill": key, "libs": row.get("libs")},
+    )
+
+
+def load(source: str = "hub", *, version: str = "v0.1.4", split: str = "instruct",
+         prefill: str | bool | None = "authors", data_path: str | Path | None = None) -> list[Problem]:
+    """Tasks of BigCodeBench-Hard ``version``; ``data_path`` reads a local copy (any ``source``)."""
+    if split not in SPLITS:
+        raise BenchmarkError(f"split must be one of {SPLITS}, got {split!r}")
+    _prefill_key(prefill)
+    if data_path is not None:
+        rows, where = _local_rows(data_path), str(data_path)
+    elif source == "hub":
+        rows, where = hub_load(HUB_DATASET, split=version), f"{HUB_DATASET} {version}"
+    else:
         raise BenchmarkError(
             "bigcodebench_hard has no offline copy (nothing ships it in a registry package). "
-            "Fix: use source='hub' with network access (the `paper` profile), or the offline stand-in 'humaneval'."
+            "Fix: use source='hub' with network access (the `paper` profile), data_path= a local .jsonl copy, "
+            "or the offline stand-in 'humaneval'."
         )
-    if prefill not in PREFILLS:
-        raise BenchmarkError(f"prefill must be one of {list(PREFILLS)}, got {prefill!r}")
-    rows = hub_load(HUB_DATASET, split=version)
-    return [
-        Problem(
-            benchmark=NAME,
-            problem_id=r["task_id"],
-            messages=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user_message(r["instruct_prompt"])}],
-            reference={"test": r["test"], "entry_point": r["entry_point"], "complete_prompt": r["complete_prompt"],
-                       "code_prompt": r.get("code_prompt", "")},
-            assistant_prefill=PREFILLS[prefill],
-            meta={"source": f"{HUB_DATASET} {version}", "split": "instruct", "libs": r.get("libs")},
-        )
-        for r in rows
-    ]
+    return [problem_from_row(r, split=split, prefill=prefill, source=where) for r in rows]
 
 
-_RUNNER = """
-
-if __name__ == "__main__":
-    import sys as _sys
-    import unittest as _unittest
-    _suite = _unittest.TestLoader().loadTestsFromTestCase(TestCases)
-    _result = _unittest.TextTestRunner(stream=_sys.stderr, verbosity=1).run(_suite)
-    _sys.exit(0 if _result.wasSuccessful() else 1)
-"""
+# ----------------------------------------------------------------------------------------------
+# sanitize.py, ported from tree-sitter to ast
 
 
-def build_program(problem: Problem | dict, completion: str) -> tuple[str | None, str | None, dict]:
+def _parses(text: str) -> tuple[bool, int | None]:
+    """(ok, line of a tokenizer error) — a tokenizer error at line k fails every longer span too."""
+    try:
+        ast.parse(text)
+        return True, None
+    except (SyntaxError, MemoryError, ValueError) as e:  # ValueError: NUL bytes (the harness would crash)
+        local = isinstance(e, SyntaxError) and str(e.msg).startswith((
+            "unterminated string literal", "invalid character", "invalid decimal literal",
+            "invalid hexadecimal literal", "invalid octal literal", "invalid binary literal",
+            "invalid non-printable character", "unexpected character after line continuation"))
+        return False, (e.lineno if local else None)
+
+
+_COMPOUND_STARTS = {"def", "class", "if", "for", "while", "with", "try", "async", "match", "elif", "else", "except", "finally"}
+_BAD_CHARS = {"$", "?", "!", "`", "'", '"'}
+
+
+def _hopeless_start(lines: list[str], first: int) -> bool:
+    """True when no span starting at line ``first`` can parse.
+
+    That holds when the first logical line there is a complete simple statement (it does not begin
+    a compound statement or a decorator) that does not parse on its own: a module's first simple
+    statement ends at the first NEWLINE, so more lines cannot repair it. It also holds when that
+    line holds a character no Python token starts with, or an unterminated string.
+    """
+    rows = (lines[k] + "\n" for k in range(first, len(lines)))
+    head = None
+    try:
+        for tok in tokenize.generate_tokens(rows.__next__):
+            if tok.type == tokenize.ERRORTOKEN:
+                return tok.string.strip() in _BAD_CHARS and bool(tok.string.strip())
+            if tok.type in (tokenize.COMMENT, tokenize.NL):
+                continue
+            if tok.type == tokenize.NEWLINE:
+                if head is None:
+                    return False
+                if (head.type == tokenize.OP and head.string == "@") or (
+                        head.type == tokenize.NAME and head.string in _COMPOUND_STARTS):
+                    return False
+                statement = lines[first : first + tok.end[0]]
+                if any(line.rstrip().endswith("\\") for line in statement):
+                    return False  # backslash continuations: leave them to the parser
+                return not _parses("\n".join(statement))[0]
+            if head is None:
+                if tok.type != tokenize.NAME and tok.type != tokenize.OP and tok.type not in (
+                        tokenize.NUMBER, tokenize.STRING):
+                    return False  # INDENT and the like: leave it to the parser
+                head = tok
+    except (tokenize.TokenError, SyntaxError):
+        return False
+    return False
+
+
+def code_extract(text: str) -> str:
+    """sanitize.py ``code_extract``: among spans lines[i..j] (j > i) that parse, the first one with
+    the most non-blank lines; lines[0] if none parses.
+
+    Same answer as the harness's exhaustive double loop, found with exact shortcuts: start lines are
+    tried in order while they can still beat the best (the bound only shrinks); a span whose first
+    non-blank line is indented, or whose first statement is hopeless (:func:`_hopeless_start`),
+    cannot parse; for one start, the longest parsing span is searched from the end and a tokenizer
+    error at line k rules out every span through k.
+    """
+    lines = text.split("\n")
+    n = len(lines)
+    nonblank = [0]
+    for line in lines:
+        nonblank.append(nonblank[-1] + (1 if line.strip() else 0))
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line) + 1)
+    joined = "\n".join(lines)
+    best, best_i, best_j = 0, 0, 0
+    for i in range(n - 1):
+        if nonblank[n] - nonblank[i] <= best:
+            break
+        first = next((k for k in range(i, n) if lines[k].strip()), None)
+        if first is None:
+            break
+        head = lines[first]
+        # (a comment line parses on its own, so the shortcuts only apply when the span starts with code)
+        if not head.lstrip().startswith("#") and (head[:1] in (" ", "\t") or _hopeless_start(lines, first)):
+            continue
+        j = n - 1
+        while j > i and nonblank[j + 1] - nonblank[i] > best:
+            ok, bad_line = _parses(joined[starts[i] : starts[j + 1] - 1])
+            if ok:
+                count = nonblank[j + 1] - nonblank[i]
+                # the harness keeps the first j with this count that parses (they differ by blank lines)
+                lo = max(i + 1, next(k for k in range(i, j + 1) if nonblank[k + 1] - nonblank[i] == count))
+                lo = next(k for k in range(lo, j + 1) if k == j or _parses(joined[starts[i] : starts[k + 1] - 1])[0])
+                best, best_i, best_j = count, i, lo
+                break
+            j = min(j - 1, i + bad_line - 2) if bad_line else j - 1
+    return "\n".join(lines[best_i : best_j + 1])
+
+
+def _identifiers(node: ast.AST) -> set[str]:
+    """Every identifier in a definition (tree-sitter's ``identifier`` nodes, as ast spells them)."""
+    out: set[str] = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name):
+            out.add(sub.id)
+        elif isinstance(sub, ast.Attribute):
+            out.add(sub.attr)
+        elif isinstance(sub, ast.arg):
+            out.add(sub.arg)
+        elif isinstance(sub, ast.keyword) and sub.arg:
+            out.add(sub.arg)
+        elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.add(sub.name)
+        elif isinstance(sub, ast.alias):
+            out.update(sub.name.split("."))
+            if sub.asname:
+                out.add(sub.asname)
+        elif isinstance(sub, ast.ImportFrom) and sub.module:
+            out.update(sub.module.split("."))
+        elif isinstance(sub, (ast.Global, ast.Nonlocal)):
+            out.update(sub.names)
+        elif isinstance(sub, ast.ExceptHandler) and sub.name:
+            out.add(sub.name)
+        elif isinstance(sub, (ast.MatchAs, ast.MatchStar)) and sub.name:
+            out.add(sub.name)
+    return out
+
+
+def _assignment_name(stmt: ast.Assign | ast.AnnAssign) -> str | None:
+    """sanitize.py's ``get_definition_name`` on tree-sitter's ``assignment``: its first direct
+    ``identifier`` child, i.e. the target when it is a bare name, else a bare-name right-hand side
+    (``x.y = z`` is "z"), else none."""
+    target = stmt.targets[0] if isinstance(stmt, ast.Assign) else stmt.target
+    if isinstance(target, ast.Name):
+        return target.id
+    chained = isinstance(stmt, ast.Assign) and len(stmt.targets) > 1
+    if not chained and isinstance(stmt.value, ast.Name):
+        return stmt.value.id
+    return None
+
+
+def sanitize(code: str, entrypoint: str | None = None) -> str:
+    """sanitize.py ``sanitize`` as in the authors' copy (see the module docstring, step 3)."""
+    code = code_extract(code.strip())
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, MemoryError, ValueError):
+        return ""  # nothing parses: tree-sitter would recover fragments (approximation)
+    raw = code.encode("utf-8")
+    line_start = [0]
+    for line in raw.split(b"\n"):
+        line_start.append(line_start[-1] + len(line) + 1)
+
+    raw_lines = raw.split(b"\n")
+
+    def text(node: ast.AST) -> bytes:
+        end = line_start[node.end_lineno - 1] + node.end_col_offset
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            # tree-sitter's block also takes the comment lines that follow at the body's indentation
+            indent = node.body[0].col_offset
+            for k in range(node.end_lineno, len(raw_lines)):
+                line = raw_lines[k]
+                if not line.strip():
+                    continue
+                if line.lstrip().startswith(b"#") and len(line) - len(line.lstrip()) >= indent:
+                    end = line_start[k] + len(line.rstrip())
+                    continue
+                break
+        return raw[line_start[node.lineno - 1] + node.col_offset : end]
+
+    imports: list[ast.stmt] = []
+    definitions: list[tuple[str, ast.stmt]] = []
+    seen: set[str] = set()
+    for stmt in tree.body:
+        name = None
+        if isinstance(stmt, ast.Import) or (isinstance(stmt, ast.ImportFrom) and not (stmt.module == "__future__" and not stmt.level)):
+            imports.append(stmt)
+            continue
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and not stmt.decorator_list:
+            name = stmt.name
+        elif isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+            name = _assignment_name(stmt)
+        if name is not None and name not in seen:
+            definitions.append((name, stmt))
+            seen.add(name)
+
+    reachable: set[str] | None = None
+    if entrypoint:
+        deps = {name: _identifiers(stmt) for name, stmt in definitions}
+        reachable, queue = {entrypoint}, deque([entrypoint])
+        while queue:
+            for dep in deps.get(queue.popleft(), ()):
+                if dep not in reachable:
+                    reachable.add(dep)
+                    queue.append(dep)
+    out = b"".join(text(s) + b"\n" for s in imports)
+    out += b"".join(text(s) + b"\n" for name, s in definitions if reachable is None or name in reachable)
+    result = out[:-1].decode("utf-8")
+
+    lines = result.splitlines()
+    cut = None
+    for k in range(len(lines) - 1, -1, -1):
+        if lines[k].startswith(" "):
+            break
+        if entrypoint and entrypoint in lines[k]:
+            cut = k
+    return "\n".join(lines[:cut]) if cut is not None else result
+
+
+def calibrate(text: str, complete_prompt: str) -> str:
+    """sanitize.py ``--calibrate``: an indented body right after a ```python line gets the prompt."""
+    return text.replace("```python\n    ", "```python\n" + complete_prompt + "    ")
+
+
+def solution_code(problem: Problem | dict, completion: str) -> tuple[str, dict]:
+    """The code the harness evaluates for this completion (calibrated prefix + sanitized answer)."""
     p = as_problem(problem)
     ref = p.reference
-    text = with_prefill(p, completion).replace("```python\n    ", "```python\n" + ref["complete_prompt"] + "    ")
-    code, how = extract_code(text)
-    details: dict = {"extraction": how}
-    if code is None:
-        return None, None, details
-    if not defines(code, ref["entry_point"]):
-        code = ref["complete_prompt"] + code
-        details["prepended"] = "complete_prompt"
-    return f"{code}\n\n{ref['test']}\n{_RUNNER}", code, details
+    text = completion or ""
+    pre = p.assistant_prefill or ""
+    if pre and text.startswith(pre):  # the harness sanitizes the generated text, without the prefill
+        text = text[len(pre):]
+    calibrated = calibrate(text, ref["complete_prompt"])
+    sanitized = sanitize(calibrated, ref["entry_point"])
+    details = {"calibrated": calibrated != text, "sanitized": sanitized}
+    return ref.get("code_prompt", "") + "\n    pass\n" + sanitized, details
+
+
+def canonical_program(problem: Problem | dict, *, timeout_s: float = TIMEOUT_S) -> str:
+    """complete_prompt + "\n" + canonical_solution through the same runner (the harness's
+    ``--check-gt-only``): run it to see which tasks this environment can pass at all."""
+    p = as_problem(problem)
+    return _program(p.reference["complete_prompt"] + "\n" + p.reference["canonical_solution"], p.reference["test"], timeout_s)
+
+
+# ----------------------------------------------------------------------------------------------
+# execution (bigcodebench/eval: untrusted_check -> unsafe_execute)
+
+
+_RUNNER = r'''
+import builtins, contextlib, faulthandler, io, json, os, signal, subprocess, sys, tempfile, time, types, unittest
+
+SOLUTION = __SOLUTION__
+TEST = __TEST__
+TIMEOUT = __TIMEOUT__
+_OUT, _exit = sys.stdout, os._exit
+
+def _report(status, details):
+    short = {k: str(v)[-300:] for k, v in list(details.items())[:4]}
+    _OUT.write("\n" + json.dumps({"status": status, "details": short}) + "\n")
+    _OUT.flush()
+    _exit(0 if status == "pass" else 1)
+
+# safe_environment()
+_kill, _killpg, _system, _call, _check_output = os.kill, os.killpg, os.system, subprocess.call, subprocess.check_output
+_run, _Popen, _popen = subprocess.run, subprocess.Popen, os.popen
+_pid = os.getpid()
+_pgid = os.getpgid(_pid)
+_children = []
+
+def _safe_kill(pid, sig):
+    try:
+        os.getpgid(pid)
+        if pid == _pid or pid in _children:
+            _kill(pid, sig)
+        else:
+            print(f"Prevented attempt to kill PID {pid} with signal {sig}")
+    except ProcessLookupError:
+        pass
+
+def _safe_killpg(pgid, sig):
+    if pgid == _pgid or pgid in {os.getpgid(p) for p in _children}:
+        _killpg(pgid, sig)
+    else:
+        print(f"Prevented attempt to kill PGID {pgid} with signal {sig}")
+
+def _safe_system(command):
+    print(f"Intercepted system command: {command}")
+    return 0 if ("kill" in command or "killall" in command) else _system(command)
+
+def _safe_call(command, *args, **kwargs):
+    print(f"Intercepted subprocess call: {command}")
+    return 0 if ("kill" in command or "killall" in command) else _call(command, *args, **kwargs)
+
+def _safe_check_output(command, *args, **kwargs):
+    print(f"Intercepted command: {command}")
+    return b"" if "ps" in command else _check_output(command, *args, **kwargs)
+
+def _safe_run(*args, **kwargs):
+    print(f"Intercepted subprocess run command: {args}")
+    if "kill" in args[0] or "killall" in args[0]:
+        return subprocess.CompletedProcess(args, 0, b"", b"")
+    return _run(*args, **kwargs)
+
+class _SafePopen(_Popen):
+    def __init__(self, *args, **kwargs):
+        print(f"Intercepted Popen command: {args}")
+        kwargs["preexec_fn"] = os.setsid
+        super().__init__(*args, **kwargs)
+        _children.append(self.pid)
+
+    def communicate(self, *args, **kwargs):
+        try:
+            return super().communicate(*args, **kwargs)
+        except subprocess.TimeoutExpired:
+            print("Timeout expired, intercepted and returning None")
+            return None, None
+
+    def kill(self):
+        print(f"Intercepted kill call for PID {self.pid}")
+        _safe_kill(self.pid, signal.SIGTERM)
+
+    def terminate(self):
+        print(f"Intercepted terminate call for PID {self.pid}")
+        _safe_kill(self.pid, signal.SIGTERM)
+
+def _safe_os_popen(command):
+    print(f"Intercepted os.popen command: {command}")
+    return _popen("echo Intercepted") if ("kill" in command or "killall" in command) else _popen(command)
+
+def _safe_exec(*args, **kwargs):
+    print(f"Intercepted exec command: {args}")
+
+os.kill, os.killpg, os.system, os.popen = _safe_kill, _safe_killpg, _safe_system, _safe_os_popen
+subprocess.call, subprocess.check_output, subprocess.run, subprocess.Popen = _safe_call, _safe_check_output, _safe_run, _SafePopen
+os.execv = os.execvp = os.execvpe = _safe_exec
+
+# create_tempdir()
+os.chdir(tempfile.mkdtemp())
+
+# reliability_guard(max_as_limit, max_data_limit, max_stack_limit)
+os.environ["TZ"] = "UTC"
+time.tzset()
+os.environ["OMP_NUM_THREADS"] = "1"
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
+import resource
+for _res, _mb in ((resource.RLIMIT_AS, __AS_MB__), (resource.RLIMIT_DATA, __DATA_MB__), (resource.RLIMIT_STACK, __STACK_MB__)):
+    _soft, _hard = resource.getrlimit(_res)
+    _want = _mb * 1024 * 1024
+    if _hard != resource.RLIM_INFINITY:
+        _want = min(_want, _hard)  # never above what the sandbox allows
+    resource.setrlimit(_res, (_want, _want))
+faulthandler.disable()
+builtins.exit = None
+builtins.quit = None
+try:
+    import matplotlib.pyplot as _plt
+    _plt.close("all")
+except ImportError:
+    pass
+
+class TimeoutException(Exception):
+    pass
+
+@contextlib.contextmanager
+def _time_limit(seconds):
+    def handler(signum, frame):
+        raise TimeoutException("Timed out!")
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.signal(signal.SIGALRM, handler)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+class _WriteOnly(io.StringIO):
+    def read(self, *args, **kwargs):
+        raise OSError
+    def readline(self, *args, **kwargs):
+        raise OSError
+    def readlines(self, *args, **kwargs):
+        raise OSError
+    def readable(self, *args, **kwargs):
+        return False
+
+@contextlib.contextmanager
+def _swallow_io():
+    stream = _WriteOnly()
+    popen, run = subprocess.Popen, subprocess.run
+
+    def _defaults(kwargs):
+        if kwargs.get("capture_output"):
+            kwargs.pop("stdout", None)
+            kwargs.pop("stderr", None)
+        else:
+            kwargs.setdefault("stdout", subprocess.PIPE)
+            kwargs.setdefault("stderr", subprocess.PIPE)
+        return kwargs
+
+    subprocess.Popen = lambda *a, **k: popen(*a, **_defaults(k))
+    subprocess.run = lambda *a, **k: run(*a, **_defaults(k))
+    stdin = sys.stdin
+    sys.stdin = stream
+    try:
+        with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
+            yield
+    finally:
+        sys.stdin = stdin
+        subprocess.Popen, subprocess.run = popen, run
+
+module = types.ModuleType("__test__")
+module.__dict__.update({"__builtins__": builtins, "__file__": "__test__.py", "__package__": None, "__doc__": None,
+                        "sys": sys, "os": os, "environ": os.environ})
+try:
+    with _swallow_io():
+        exec(compile(SOLUTION + "\n" + TEST, "__test__.py", "exec"), module.__dict__)
+        sys.modules["__test__"] = module
+        suite = unittest.TestLoader().loadTestsFromTestCase(getattr(module, "TestCases"))
+        result = unittest.TestResult()
+        with _time_limit(TIMEOUT):
+            suite.run(result)
+    issues = {test.id().split(".")[-1]: trace for test, trace in result.failures + result.errors}
+    status = "fail" if issues else "pass"
+except BaseException as e:
+    issues, status = {"ALL": str(e)}, "fail"
+_report(status, issues)
+'''
+
+
+def _program(solution: str, test: str, timeout_s: float = TIMEOUT_S) -> str:
+    return fill_template(_RUNNER, {
+        "__SOLUTION__": repr(solution), "__TEST__": repr(test), "__TIMEOUT__": repr(float(timeout_s)),
+        "__AS_MB__": str(MAX_AS_MB), "__DATA_MB__": str(MAX_DATA_MB), "__STACK_MB__": str(MAX_STACK_MB),
+    })
+
+
+def limits_for(problem: Problem | dict | None = None, *, timeout_s: float = TIMEOUT_S):
+    """Sandbox limits matching the harness: its test timer + 1 s (the worker's join) + start-up, and
+    its 128 GiB RLIMIT_AS (RLIMIT_DATA 4 GiB is set inside the program)."""
+    return _exec.make_limits(timeout_s=float(timeout_s) + 1 + STARTUP_S, memory_mb=MAX_AS_MB)
+
+
+def default_limits(details: dict):
+    """The limits for a program from :func:`build_program`, given its details."""
+    return limits_for(timeout_s=details.get("timeout_s", TIMEOUT_S))
+
+
+def build_program(problem: Problem | dict, completion: str, *,
+                  timeout_s: float = TIMEOUT_S) -> tuple[str | None, str | None, dict]:
+    p = as_problem(problem)
+    solution, details = solution_code(p, completion)
+    details["timeout_s"] = float(timeout_s)
+    return _program(solution, p.reference["test"], timeout_s), solution, details
 
 
 def finish(extracted: str | None, details: dict, verdict) -> Grade:
     if verdict is None:
-        return Grade(False, extracted, {**details, "verdict": None})
+        return Grade(False, extracted, {**details, "status": "fail", "verdict": None})
     v = _exec.verdict_dict(verdict)
-    return Grade(v.get("status") == "passed", extracted, {**details, "verdict": v})
+    harness = None
+    lines = _exec.verdict_stdout(verdict).strip().splitlines()
+    if lines:
+        try:
+            harness = json.loads(lines[-1])
+        except ValueError:
+            harness = None
+    if not isinstance(harness, dict) or harness.get("status") not in ("pass", "fail"):
+        harness = None
+    # the harness: a worker that never set its status (killed at the limit, crashed) is a timeout
+    status = harness["status"] if harness else "timeout"
+    if status == "pass" and v.get("status") != "passed":
+        status = "fail"
+    return Grade(status == "pass", extracted, {**details, "status": status, "harness": harness, "verdict": v})
 
 
-def grade(problem: Problem | dict, completion: str, *, limits=None) -> Grade:
-    program, extracted, details = build_program(problem, completion)
-    verdict = _exec.run(program, limits=limits) if program is not None else None
-    return finish(extracted, details, verdict)
+def grade(problem: Problem | dict, completion: str, *, limits=None, timeout_s: float = TIMEOUT_S) -> Grade:
+    """Grade one completion; ``timeout_s`` is the harness's test-suite timer (241 s)."""
+    program, extracted, details = build_program(problem, completion, timeout_s=timeout_s)
+    limits = limits if limits is not None else default_limits(details)
+    return finish(extracted, details, _exec.run(program, limits=limits))

@@ -1,10 +1,21 @@
-"""LiveCodeBench v5 code generation (hub only; the `paper` profile). Offline, HumanEval stands in.
+"""LiveCodeBench v5 code generation: the paper's prompt and a port of LCB's grader.
 
-Data: ``livecodebench/code_generation_lite``, release_v5 = files test.jsonl … test5.jsonl
-(880 problems, May 2023 – Jan 2025). The authors score contest_date >= 2024-09-01
-(``compute_scores --start_date 2024-09-01``); ``start_date``/``end_date`` select the window.
+Data: ``livecodebench/code_generation_lite``, release_v5 = files test.jsonl … test5.jsonl (880
+problems, May 2023 – Jan 2025). Two windows, both selectable and both worth reporting:
+``start_date="2024-09-01"`` (the default; the authors' ``compute_scores --start_date 2024-09-01``)
+and ``start_date=None`` (the full release). Bounds are inclusive, compared with the contest's
+datetime as LCB does (``start_date <= contest_date <= end_date``, dates at midnight).
 The dataset's loading script (``version_tag=release_v5``) needs ``trust_remote_code``, which
-``datasets`` >= 4 no longer runs, so we read the release's JSONL files directly.
+``datasets`` >= 4 no longer runs, so the release's JSONL files are read directly: from the hub
+(``source="hub"``), or from a local copy with ``data_path=`` (a folder holding the release's
+test*.jsonl files, or one .jsonl file in the same row schema; works offline).
+
+    problems = load(data_path="tests/data/lcb_release_sample.jsonl", start_date=None)
+
+Row schema (as the hub files hold it): question_title, question_content, platform, question_id,
+contest_id, contest_date, starter_code, difficulty, public_test_cases (a JSON string),
+private_test_cases (base64(zlib(pickle(JSON string))), or plain JSON in old rows) and metadata (a
+JSON string with ``func_name`` for LeetCode problems).
 
 Prompt: the LCB runner's ``CodeQwenInstruct`` style, which the authors' run.sh selects with
 ``--model Qwen/CodeQwen1.5-7B-Chat``. LCB writes the raw ChatML string itself:
@@ -15,15 +26,46 @@ The body uses the formatting sentences of LCB as of release_v5 (Jan 2025; the st
 ends "... writes output to STDOUT."). The authors' convert_data.py holds an older, shorter copy
 of that sentence.
 
-Grading (our own harness, same rules as LCB's testing_util): code = last fenced block (LCB takes
-the text between the last two ``` lines). Call-based (LeetCode) tests call
-``Solution().<func_name>(*[json.loads(line) for line in input.splitlines()])`` and compare with
-``==`` (tuples as lists). Stdin tests run the program with the test input on stdin and compare
-stripped lines, exactly or as Decimals. The LCB import header (``from math import *`` …) is
-prepended as LCB does. Stops at the first failing test. Approximations: one sandbox process per
-problem with a per-test alarm (``timeout_s_per_test``, LCB's default 6 s; the authors passed
-``--timeout 30`` in test.sh) and an overall sandbox limit; the ``open`` mock of LCB is not
-reproduced.
+Grading: a port of ``lcb_runner/evaluation/testing_util.py`` as the authors ran it (their April
+2025 copy predates LCB's 2025-05-23 change to the stdin mock, so the reference is LCB commit
+15808c7), plus the extraction of ``lcb_runner/utils/extraction_utils.py`` and the global timeout of
+``compute_code_generation_metrics.py``. Rule by rule:
+
+* code = the lines between the last two lines that contain ```` ``` ```` (anywhere in the line);
+  fewer than two such lines gives empty code, which fails.
+* the LCB import header (``from math import *`` …, ``sys.setrecursionlimit(50000)``) is prepended;
+  ``sys.set_int_max_str_digits(50000)`` and LCB's ``reliability_guard`` (``quit``, ``help``,
+  ``os.getcwd``, ``os.putenv``, ``subprocess.Popen`` … set to None) apply, so e.g. ``quit()``
+  fails and ``exit()`` ends the program normally; numpy is imported before the guard, as it is in
+  LCB's worker (importing it afterwards fails).
+* call-based (LeetCode, ``func_name`` set): the code is executed as module ``tmp_sol``; if the text
+  ``class Solution`` occurs in it the method is taken from ``Solution()``, else from the module.
+  Arguments are ``[json.loads(line) for line in input.split("\\n")]``, the expected value is
+  ``json.loads(output)``; a returned tuple becomes a list (top level only), then ``==``.
+* stdin: a last ``if __name__ == '__main__':`` block is inlined, every top-level statement except
+  imports goes into a function ``wrapped_function`` (so ``global`` names of the program are not
+  module globals, as in LCB), which is called once per test with ``sys.stdin`` a ``StringIO`` of
+  the input (no ``.buffer``, as in the authors' copy) and stdout captured; ``SystemExit`` ends a
+  test normally. Output and expected output are ``strip()``-ed, split on "\\n" and each line
+  stripped; the line counts must match; lines equal as text, or else as lists of ``Decimal`` of
+  their whitespace-separated tokens ("1.0" == "1", "1e2" == "100"). A program whose text contains
+  ``class Solution`` fails, as in LCB.
+* tests run public first, then private, stopping at the first failure; per-test alarm of
+  ``timeout_s_per_test`` seconds (:data:`TIMEOUT_S_PER_TEST` = 30, the authors' test.sh
+  ``--timeout 30``; LCB's own default is 6); a program that raises, times out or fails to compile
+  fails. Passed = every test passed (pass@1 over one greedy sample).
+* the whole program gets LCB's global limit ``(timeout + 1) * n_tests + 5`` seconds
+  (:func:`limits_for` / :func:`default_limits`; :func:`grade` uses it when no ``limits`` are given,
+  while ``benchmarks.grade_many`` runs every program under the one ``limits`` it is given, by
+  default the sandbox's 10 s / 1 GiB).
+
+Known deviations from the official runner: each problem runs in :mod:`z1.sandbox` (one process,
+RLIMIT_AS :data:`MEMORY_MB`; LCB sets no memory limit); LCB's ``mock_open`` of ``builtins.open`` is
+not reproduced (the header's ``from builtins import *`` shadows it for the program anyway, and
+``open(0)`` reads an empty stdin in both); call-based programs' own prints are discarded (LCB lets
+them reach its console); LCB HEAD after 2025-05-23 gives ``sys.stdin`` a ``.buffer`` (whose
+``readline`` always returns the first line) and a ``readlines`` without newlines, which this port
+(like the authors' copy) does not.
 """
 
 from __future__ import annotations
@@ -33,6 +75,7 @@ import json
 import pickle
 import zlib
 from datetime import datetime
+from pathlib import Path
 
 from . import _exec
 from .base import (
@@ -40,7 +83,6 @@ from .base import (
     Grade,
     Problem,
     as_problem,
-    extract_code,
     fill_template,
     hub_load,
     with_prefill,
@@ -57,6 +99,10 @@ RELEASE_FILES = {
     "release_v5": ["test.jsonl", "test2.jsonl", "test3.jsonl", "test4.jsonl", "test5.jsonl"],
 }
 PAPER_START_DATE = "2024-09-01"
+TIMEOUT_S_PER_TEST = 30  # the authors' test.sh (--timeout 30), the W=4096 / 5000-token run
+LCB_DEFAULT_TIMEOUT_S_PER_TEST = 6  # lcb_runner's --timeout default
+MEMORY_MB = 4096
+INT_MAX_STR_DIGITS = 50000  # compute_code_generation_metrics.py
 
 SYSTEM_MESSAGE = "You are a helpful assistant."
 INTRO = (
@@ -101,95 +147,209 @@ def lcb_messages(question_content: str, starter_code: str = "") -> list[dict]:
 
 
 # ----------------------------------------------------------------------------------------------
-# loading (hub)
+# loading
 
 
-def _decode_private(blob: str) -> list[dict]:
+def decode_private(blob: str) -> list[dict]:
+    """Private tests of a row: plain JSON (old rows) or base64(zlib(pickle(JSON string)))."""
     try:
         return json.loads(blob)
     except Exception:
         return json.loads(pickle.loads(zlib.decompress(base64.b64decode(blob.encode("utf-8")))))
 
 
+def encode_private(tests: list[dict]) -> str:
+    """The inverse of :func:`decode_private` (compressed form), for fixtures."""
+    return base64.b64encode(zlib.compress(pickle.dumps(json.dumps(tests)))).decode("utf-8")
+
+
+def _local_rows(data_path: str | Path, release: str) -> tuple[list[dict], str]:
+    path = Path(data_path)
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
+        files = [path / f for f in RELEASE_FILES[release]]
+        missing = [f.name for f in files if not f.is_file()]
+        if missing:
+            raise BenchmarkError(f"{release} needs {', '.join(RELEASE_FILES[release])} in {path}; missing: {', '.join(missing)}")
+    else:
+        raise BenchmarkError(f"data_path {str(path)!r} is neither a file nor a folder")
+    rows = []
+    for f in files:
+        with open(f, encoding="utf-8") as fh:
+            rows += [json.loads(line) for line in fh if line.strip()]
+    return rows, f"{path} {release}" if path.is_dir() else str(path)
+
+
+def _date(value: str | None, what: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d")
+    except ValueError:
+        raise BenchmarkError(f"{what} must be YYYY-MM-DD (as LCB's compute_scores takes it), got {value!r}") from None
+
+
+def problem_from_row(row: dict, *, source: str = HUB_DATASET, window: tuple[str | None, str | None] = (None, None)) -> Problem:
+    meta = json.loads(row.get("metadata") or "{}")
+    starter = row.get("starter_code") or ""
+    return Problem(
+        benchmark=NAME,
+        problem_id=f"lcb/{row['question_id']}",
+        messages=lcb_messages(row["question_content"], starter),
+        reference={
+            "public_test_cases": json.loads(row["public_test_cases"]),
+            # kept compressed as in the source (decoded at grading time): some sets are tens of MB
+            "private_test_cases": row["private_test_cases"],
+            "func_name": meta.get("func_name"),
+            "starter_code": starter,
+        },
+        difficulty={"easy": 1.0, "medium": 2.0, "hard": 3.0}.get(row.get("difficulty"), None),
+        meta={"source": source, "platform": row.get("platform"), "contest_id": row.get("contest_id"),
+              "contest_date": row["contest_date"], "difficulty_label": row.get("difficulty"),
+              "title": row.get("question_title"), "window": list(window)},
+    )
+
+
 def load(source: str = "hub", *, release: str = "release_v5", start_date: str | None = PAPER_START_DATE,
-         end_date: str | None = None) -> list[Problem]:
-    if source != "hub":
-        raise BenchmarkError(
-            "livecodebench_v5 has no offline copy (nothing ships it in a registry package). "
-            "Fix: use source='hub' with network access (the `paper` profile), or the offline stand-in 'humaneval'."
-        )
+         end_date: str | None = None, data_path: str | Path | None = None) -> list[Problem]:
+    """Problems of ``release`` whose contest date lies in [start_date, end_date] (None: unbounded).
+
+    ``data_path`` reads a local copy (any ``source``); otherwise ``source`` must be "hub".
+    """
     if release not in RELEASE_FILES:
         raise BenchmarkError(f"unknown LiveCodeBench release {release!r}; one of {sorted(RELEASE_FILES)}")
-    files = [f"hf://datasets/{HUB_DATASET}/{f}" for f in RELEASE_FILES[release]]
-    rows = hub_load("json", data_files=files, split="train")
-    lo = datetime.fromisoformat(start_date) if start_date else None
-    hi = datetime.fromisoformat(end_date) if end_date else None
+    lo, hi = _date(start_date, "start_date"), _date(end_date, "end_date")
+    if data_path is not None:
+        rows, where = _local_rows(data_path, release)
+    elif source == "hub":
+        rows = hub_load("json", data_files=[f"hf://datasets/{HUB_DATASET}/{f}" for f in RELEASE_FILES[release]],
+                        split="train")
+        where = f"{HUB_DATASET} {release}"
+    else:
+        raise BenchmarkError(
+            "livecodebench_v5 has no offline copy (nothing ships it in a registry package). "
+            "Fix: use source='hub' with network access (the `paper` profile), data_path= a local copy of the "
+            "release's test*.jsonl files, or the offline stand-in 'humaneval'."
+        )
     out = []
     for row in rows:
         date = datetime.fromisoformat(row["contest_date"])
         if (lo and date < lo) or (hi and date > hi):
             continue
-        meta = json.loads(row.get("metadata") or "{}")
-        public = json.loads(row["public_test_cases"])
-        out.append(Problem(
-            benchmark=NAME,
-            problem_id=f"lcb/{row['question_id']}",
-            messages=lcb_messages(row["question_content"], row.get("starter_code") or ""),
-            reference={
-                "public_test_cases": public,
-                # kept compressed as in the source (decoded at grading time): some sets are tens of MB
-                "private_test_cases": row["private_test_cases"],
-                "func_name": meta.get("func_name"),
-                "starter_code": row.get("starter_code") or "",
-            },
-            difficulty={"easy": 1.0, "medium": 2.0, "hard": 3.0}.get(row.get("difficulty"), None),
-            meta={"source": f"{HUB_DATASET} {release}", "platform": row.get("platform"),
-                  "contest_date": row["contest_date"], "difficulty_label": row.get("difficulty"),
-                  "title": row.get("question_title"), "window": [start_date, end_date]},
-        ))
+        out.append(problem_from_row(row, source=where, window=(start_date, end_date)))
     return out
 
 
 # ----------------------------------------------------------------------------------------------
 # grading
 
+
+def extract_code(text: str) -> str:
+    """LCB's extraction (extraction_utils.extract_code, chat styles): the lines between the last two
+    lines containing ```, or "" when there are fewer than two."""
+    lines = (text or "").split("\n")
+    fences = [i for i, line in enumerate(lines) if "```" in line]
+    if len(fences) < 2:
+        return ""
+    return "\n".join(lines[fences[-2] + 1 : fences[-1]])
+
+
+def tests_of(problem: Problem | dict) -> list[dict]:
+    ref = as_problem(problem).reference
+    return list(ref["public_test_cases"]) + decode_private(ref["private_test_cases"])
+
+
+def limits_for(n_tests: int, timeout_s_per_test: int = TIMEOUT_S_PER_TEST):
+    """Sandbox limits of one problem: LCB's global timeout (timeout + 1) * n_tests + 5 seconds."""
+    wall = (int(timeout_s_per_test) + 1) * max(1, n_tests) + 5
+    return _exec.make_limits(timeout_s=float(wall), memory_mb=MEMORY_MB)
+
+
+def default_limits(details: dict):
+    """The limits for a program from :func:`build_program`, given its details."""
+    return limits_for(details.get("n_tests", 1), details.get("timeout_s_per_test", TIMEOUT_S_PER_TEST))
+
+
 _HARNESS = r'''
-import ast, io, json, signal, sys
+import ast, faulthandler, io, json, os, signal, sys
 from decimal import Decimal
+from types import ModuleType
 
 CODE = __CODE__
 TESTS = json.loads(__TESTS__)
 FN_NAME = __FN__
 HEADER = __HEADER__
 PER_TEST = __PER_TEST__
+sys.set_int_max_str_digits(__DIGITS__)
 
-class _Timeout(Exception):
+_OUT, _IN, _exit = sys.stdout, sys.stdin, os._exit
+
+def _report(ok, **kw):
+    line = json.dumps({"passed": ok, **kw})
+    _OUT.write("\n" + (line if len(line) < 1500 else json.dumps({"passed": ok, "error": str(kw.get("error"))[:1000]})) + "\n")
+    _OUT.flush()
+    _exit(0 if ok else 1)
+
+class TimeoutException(Exception):
     pass
 
 def _alarm(signum, frame):
-    raise _Timeout()
+    print("timeout occured: alarm went off")  # as LCB's timeout_handler (into captured stdout)
+    raise TimeoutException
 
 signal.signal(signal.SIGALRM, _alarm)
 
-def _report(ok, **kw):
-    sys.__stdout__.write(json.dumps({"passed": ok, **kw})[:4000] + "\n")
-    sys.__stdout__.flush()
-    sys.exit(0 if ok else 1)
+def _guard():
+    # LCB's reliability_guard(): what it switches off, programs here cannot use either
+    import builtins, shutil, subprocess
+    faulthandler.disable()
+    builtins.quit = None
+    builtins.help = None
+    os.environ["OMP_NUM_THREADS"] = "1"
+    for name in ("kill", "system", "putenv", "remove", "removedirs", "rmdir", "fchdir", "setuid", "fork",
+                 "forkpty", "killpg", "rename", "renames", "truncate", "replace", "unlink", "fchmod", "fchown",
+                 "chmod", "chown", "chroot", "lchflags", "lchmod", "lchown", "getcwd", "chdir"):
+        setattr(os, name, None)
+    shutil.rmtree = shutil.move = shutil.chown = None
+    subprocess.Popen = None
+    for name in ("ipdb", "joblib", "resource", "psutil", "tkinter"):
+        sys.modules[name] = None
 
-def _wrap(code):
-    # stdin programs run as the body of a function, imports kept at module level (as LCB does)
+def _clean_if_name(code):
     try:
         tree = ast.parse(code)
-    except SyntaxError as e:
-        _report(False, error="syntax error: %s" % e)
-    body = tree.body
-    if body and isinstance(body[-1], ast.If) and ast.unparse(body[-1].test).strip() == "__name__ == '__main__'":
-        body = body[:-1] + body[-1].body
-    imports = [s for s in body if isinstance(s, (ast.Import, ast.ImportFrom))]
-    other = [s for s in body if not isinstance(s, (ast.Import, ast.ImportFrom))] or [ast.Pass()]
-    fn = ast.FunctionDef(name="wrapped_function", args=ast.arguments(posonlyargs=[], args=[], kwonlyargs=[],
-                         kw_defaults=[], defaults=[]), body=other, decorator_list=[], lineno=1)
-    return HEADER + "\n" + ast.unparse(ast.Module(body=imports, type_ignores=[])) + "\n" + ast.unparse(ast.fix_missing_locations(fn))
+        last = tree.body[-1]
+        if isinstance(last, ast.If) and ast.unparse(last.test).strip() == "__name__ == '__main__'":
+            code = ast.unparse(tree.body[:-1]) + "\n" + ast.unparse(last.body)
+    except Exception:
+        pass
+    return code
+
+def _make_function(code):
+    try:
+        tree = ast.parse(code)
+        imports = [s for s in tree.body if isinstance(s, (ast.Import, ast.ImportFrom))]
+        others = [s for s in tree.body if not isinstance(s, (ast.Import, ast.ImportFrom))]
+        kw = {"type_params": []} if "type_params" in ast.FunctionDef._fields else {}
+        fn = ast.FunctionDef(name="wrapped_function", args=ast.arguments(posonlyargs=[], args=[], kwonlyargs=[],
+                             kw_defaults=[], defaults=[]), body=others, decorator_list=[], lineno=-1, **kw)
+        return HEADER + "\n" + ast.unparse(ast.Module(body=imports, type_ignores=[])) + "\n" + ast.unparse(fn)
+    except Exception:
+        return code  # LCB runs it unchanged; compiling it raises
+
+def _compile(code):
+    signal.alarm(PER_TEST)
+    try:
+        module = ModuleType("tmp_sol", "")
+        exec(code, module.__dict__)
+        return module.Solution() if "class Solution" in code else module
+    finally:
+        signal.alarm(0)
+
+def _failed(i, e):
+    kind = "Time Limit Exceeded" if "timeoutexception" in repr(e).lower() else "Runtime Error"
+    _report(False, test=i, error=kind, exception=repr(e)[:300])
 
 def _lines(s):
     return [x.strip() for x in s.strip().split("\n")]
@@ -200,62 +360,60 @@ def _decimals(line):
     except Exception:
         return None
 
-class _Stdin(io.StringIO):
-    def __init__(self, text):
-        super().__init__(text)
-        self.buffer = io.BytesIO(text.encode())
-
-ns = {"__name__": "__z1_solution__"}
+try:  # LCB's worker imported numpy before reliability_guard; importing it after fails (os.putenv is None)
+    import numpy
+except ImportError:
+    pass
+_guard()
 try:
-    signal.alarm(PER_TEST)
-    exec(compile(HEADER + "\n" + CODE if FN_NAME else _wrap(CODE), "<solution>", "exec"), ns)
-    signal.alarm(0)
+    code = HEADER + "\n\n" + CODE if FN_NAME else _make_function(_clean_if_name(CODE))
+    target = getattr(_compile(code), FN_NAME or "wrapped_function", None)
 except BaseException as e:
-    _report(False, error="compile/import error: %r" % (e,))
+    _report(False, error="Error during testing: %r" % (e,))
+if target is None:
+    _report(False, error="Error during testing: %s not found" % (FN_NAME or "wrapped_function"))
 
 if FN_NAME:
     try:
-        target = getattr(ns["Solution"](), FN_NAME) if "Solution" in ns else ns[FN_NAME]
-    except Exception as e:
-        _report(False, error="function not found: %r" % (e,))
-    for i, t in enumerate(TESTS):
-        args = [json.loads(line) for line in t["input"].split("\n")]
-        expected = json.loads(t["output"])
+        inputs = [[json.loads(line) for line in t["input"].split("\n")] for t in TESTS]
+        outputs = [json.loads(t["output"]) for t in TESTS]
+    except BaseException as e:
+        _report(False, error="Error during testing: %r" % (e,))
+    for i, (args, expected) in enumerate(zip(inputs, outputs)):
+        signal.alarm(PER_TEST)
+        sys.stdout = io.StringIO()  # a call-based program's prints are not graded
         try:
-            signal.alarm(PER_TEST)
             got = target(*args)
             signal.alarm(0)
-        except _Timeout:
-            _report(False, test=i, error="Time Limit Exceeded")
+            if isinstance(got, tuple):  # LCB: "don't penalize model if it produces tuples instead of lists"
+                got = list(got)
+            if not (got == expected):
+                _report(False, test=i, error="Wrong Answer", got=repr(got)[:300])
         except BaseException as e:
             signal.alarm(0)
-            _report(False, test=i, error="Runtime Error: %r" % (e,))
-        if isinstance(got, tuple):
-            got = list(got)
-        if got != expected:
-            _report(False, test=i, error="Wrong Answer", got=repr(got)[:300])
+            _failed(i, e)
+        finally:
+            signal.alarm(0)
+            sys.stdout = _OUT
 else:
-    fn = ns["wrapped_function"]
     for i, t in enumerate(TESTS):
-        out = io.StringIO()
-        sys.stdin, sys.stdout = _Stdin(t["input"]), out
+        captured = io.StringIO()
+        signal.alarm(PER_TEST)
+        sys.stdout, sys.stdin = captured, io.StringIO(t["input"])
         try:
-            signal.alarm(PER_TEST)
             try:
-                fn()
+                target()
             except SystemExit:
                 pass
             signal.alarm(0)
-        except _Timeout:
-            sys.stdout = sys.__stdout__
-            _report(False, test=i, error="Time Limit Exceeded")
         except BaseException as e:
             signal.alarm(0)
-            sys.stdout = sys.__stdout__
-            _report(False, test=i, error="Runtime Error: %r" % (e,))
+            sys.stdout, sys.stdin = _OUT, _IN
+            _failed(i, e)
         finally:
-            sys.stdin, sys.stdout = sys.__stdin__, sys.__stdout__
-        got, want = _lines(out.getvalue()), _lines(t["output"])
+            signal.alarm(0)
+            sys.stdout, sys.stdin = _OUT, _IN
+        got, want = _lines(captured.getvalue()), _lines(t["output"])
         if len(got) != len(want):
             _report(False, test=i, error="Wrong answer: mismatched output length")
         for a, b in zip(got, want):
@@ -263,26 +421,27 @@ else:
                 continue
             da, db = _decimals(a), _decimals(b)
             if da is None or db is None or da != db:
-                _report(False, test=i, error="Wrong Answer", got=a[:300])
+                _report(False, test=i, error="Wrong Answer", got=a[:300], expected=b[:300])
 _report(True, tests=len(TESTS))
 '''
 
 
-def build_program(problem: Problem | dict, completion: str, *, timeout_s_per_test: int = 6) -> tuple[str | None, str | None, dict]:
+def build_program(problem: Problem | dict, completion: str, *,
+                  timeout_s_per_test: int = TIMEOUT_S_PER_TEST) -> tuple[str | None, str | None, dict]:
     p = as_problem(problem)
-    code, how = extract_code(with_prefill(p, completion))
-    details: dict = {"extraction": how}
-    if code is None or how == "raw_text":  # LCB scores an answer without a fenced block as empty
-        return None, code, details
-    ref = p.reference
-    tests = list(ref["public_test_cases"]) + _decode_private(ref["private_test_cases"])
-    details["n_tests"] = len(tests)
+    code = extract_code(with_prefill(p, completion))
+    details: dict = {"extraction": "fenced" if code else "none"}
+    if not code.strip():  # LCB runs the empty program, which fails in both modes
+        return None, code or None, details
+    tests = tests_of(p)
+    details.update(n_tests=len(tests), timeout_s_per_test=int(timeout_s_per_test))
     values = {
         "__CODE__": repr(code),
         "__TESTS__": repr(json.dumps(tests)),
-        "__FN__": repr(ref.get("func_name")),
+        "__FN__": repr(p.reference.get("func_name")),
         "__HEADER__": repr(IMPORT_HEADER),
         "__PER_TEST__": str(int(timeout_s_per_test)),
+        "__DIGITS__": str(INT_MAX_STR_DIGITS),
     }
     return fill_template(_HARNESS, values), code, details
 
@@ -291,16 +450,24 @@ def finish(extracted: str | None, details: dict, verdict) -> Grade:
     if verdict is None:
         return Grade(False, extracted, {**details, "verdict": None})
     v = _exec.verdict_dict(verdict)
-    out = _exec.verdict_stdout(verdict).strip().splitlines()
-    if out:
+    harness = None
+    lines = _exec.verdict_stdout(verdict).strip().splitlines()
+    if lines:
         try:
-            details = {**details, "harness": json.loads(out[-1])}
+            harness = json.loads(lines[-1])
         except ValueError:
-            pass
-    return Grade(v.get("status") == "passed", extracted, {**details, "verdict": v})
+            harness = None
+    details = {**details, "harness": harness, "verdict": v}
+    # a pass needs the harness's own last word: a program that ends the process early (os._exit)
+    # never reaches it, and LCB scores that as failed (no result from the worker)
+    ok = v.get("status") == "passed" and isinstance(harness, dict) and harness.get("passed") is True
+    return Grade(ok, extracted, details)
 
 
-def grade(problem: Problem | dict, completion: str, *, limits=None) -> Grade:
-    program, extracted, details = build_program(problem, completion)
-    verdict = _exec.run(program, limits=limits) if program is not None else None
-    return finish(extracted, details, verdict)
+def grade(problem: Problem | dict, completion: str, *, limits=None,
+          timeout_s_per_test: int = TIMEOUT_S_PER_TEST) -> Grade:
+    program, extracted, details = build_program(problem, completion, timeout_s_per_test=timeout_s_per_test)
+    if program is None:
+        return finish(extracted, details, None)
+    limits = limits if limits is not None else default_limits(details)
+    return finish(extracted, details, _exec.run(program, limits=limits))
