@@ -95,6 +95,7 @@ def run(a) -> dict:
     from z1.prompts import HINT
     from z1.thinking import shifted_thinking_window, window_sweep
 
+    load_before = os.getloadavg()
     windows = sorted(set(a.windows))
     kw = {"max_tokens": max(windows) + a.answer_budget, "mode": "corrected", "answer_budget": a.answer_budget}
     options = json.loads(a.engine_options)
@@ -139,7 +140,8 @@ def run(a) -> dict:
     mism = _mismatches(ref, shared, ids)
     decoded_ratio = dec_a / dec_b
     result.update({
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                    "load_average_1m": {"before": load_before[0], "after": os.getloadavg()[0]}},
         "problems": ids,
         "engine_start_s": {"shared": round(start_b, 2), "reference": round(start_a, 2)},
         "reference": {"decoded_tokens": dec_a, "pass2_prefill_recomputed": pre_a, "wall_s": round(wall_a, 2)},
