@@ -123,3 +123,83 @@ def test_qwen_token_count_is_the_real_tokenizer(qwen_tokenizer_dir):
     tok = AutoTokenizer.from_pretrained(qwen_tokenizer_dir)
     assert data.count_tokens(tok, ["def f(x):\n    return x", ""]) == [len(tok("def f(x):\n    return x")["input_ids"]), 0]
     assert data.count_tokens(tok, ["Hello world"]) == [2]
+
+
+def test_token_matched_subsets_reports_both_modes_at_one_budget():
+    t = table([5, 1, 9, 3])
+    assert data.token_matched_subsets(t, 10).to_dict("records") == [
+        {"mode": "length", "token_budget": 10, "rows": 2, "tokens": 14, "mean_tokens": 7.0},
+        {"mode": "sample", "token_budget": 10, "rows": 4, "tokens": 18, "mean_tokens": 4.5},
+    ]
+    assert data.token_matched_subsets(t, 0)["rows"].tolist() == [0, 0]
+
+
+# --------------------------------------------------------------------------- problem rows
+@pytest.mark.parametrize(("messages", "expected"), [
+    ([{"role": "user", "content": "Sort a list."}], ("Sort a list.", None)),
+    ([{"role": "system", "content": "s"}, {"role": "user", "content": "a"}, {"role": "user", "content": "b"}],
+     ("a\n\nb", None)),
+    ([{"role": "user", "content": "caf\u00e9".encode()}], ("caf\u00e9", None)),
+    ([{"role": "user", "content": b"caf\xe9"}], (None, "invalid_utf8")),            # latin-1 bytes
+    ([{"role": "user", "content": "abc\udc80"}], (None, "invalid_utf8")),           # a surrogateescape leftover
+    ([{"role": "user", "content": "\ud83d"}], (None, "invalid_utf8")),              # half an emoji
+    ([{"role": "user", "content": " \n "}], (None, "empty_question")),
+    ([{"role": "user", "content": None}], (None, "empty_question")),
+    ([{"role": "system", "content": "only a system turn"}], (None, "empty_question")),
+    ([{"role": "user", "content": ["a", "list"]}], (None, "not_text")),
+])
+def test_question_skip_reason(messages, expected):
+    assert data.question_skip_reason(messages) == expected
+
+
+def test_rank_correlation_is_spearman_on_average_ranks():
+    df = pd.DataFrame({"difficulty": [1, 2, 3, 4, None], "token_num_qwen": [10, 30, 20, 40, 99]})
+    assert data.rank_correlation(df) == {"x": "difficulty", "y": "token_num_qwen", "n": 4, "spearman_rho": pytest.approx(0.8)}
+    monotone = pd.DataFrame({"difficulty": [1, 1, 2, 3], "token_num_qwen": [5, 5, 50, 500]})
+    assert data.rank_correlation(monotone)["spearman_rho"] == pytest.approx(1.0)
+    assert data.rank_correlation(pd.DataFrame({"difficulty": [1, 1, 1], "token_num_qwen": [1, 2, 3]}))["spearman_rho"] is None
+    assert data.rank_correlation(pd.DataFrame({"difficulty": [None, None], "token_num_qwen": [1, 2]}))["n"] == 0
+
+
+# --------------------------------------------------------------------------- data figures
+def kept_rows():
+    return pd.DataFrame({
+        "id": ["a:direct", "b:detailed", "c:detailed", "d:direct"], "question": ["qa", "qb", "qc", "qd"],
+        "response": ["r" * 10, "r" * 3000, "r" * 500, "r" * 2], "token_num_qwen": [3, 900, 120, 1],
+        "source_id": ["a", "b", "c", "d"], "reasoning_level": ["direct", "detailed", "detailed", "direct"],
+        "difficulty": [2.0, 9.0, 7.0, 1.0],
+    })
+
+
+def test_simple_vs_complex_shows_the_shortest_and_longest_clean_rows():
+    from z1 import data_figures
+
+    shown = data_figures.simple_vs_complex(kept_rows(), exclude={"d"}, max_chars=100)
+    assert [(e["example"], e["id"], e["token_num_qwen"]) for e in shown] == [
+        ("simple (shortest)", "a:direct", 3), ("complex (longest)", "b:detailed", 900)]
+    assert shown[1]["response"] == "r" * 100 + " [... 2900 more characters]" and shown[0]["response"] == "r" * 10
+    assert data_figures.simple_vs_complex(kept_rows(), exclude={"a", "b", "c", "d"}) == []
+
+
+def test_data_tables_come_from_the_report():
+    from z1 import data_figures
+
+    report = {"repetitive_rate": 0.05, "truncated_rate": 0.25, "paper_repetitive_rate": 0.03, "paper_truncated_rate_max": 0.01,
+              "decontamination": {"benchmarks": {"humaneval": {"problems_indexed": 164, "too_short": 0, "contaminated": 2,
+                                                               "ids": ["codeio/1", "codeio/9"]}}}}
+    assert data_figures.rates_table(report)[["ours", "paper"]].values.tolist() == [[0.05, 0.03], [0.25, 0.01]]
+    assert data_figures.contamination_table(report).to_dict("records") == [
+        {"benchmark": "humaneval", "problems_indexed": 164, "too_short": 0, "contaminated": 2, "ids": "codeio/1, codeio/9"}]
+    assert data_figures.rates_table({})["ours"].isna().all()  # the released dataset is not filtered again
+
+
+def test_data_figures_name_profile_and_teacher():
+    from z1 import data_figures
+
+    report = {"repetitive_rate": 0.0, "truncated_rate": 0.5, "paper_repetitive_rate": 0.03, "paper_truncated_rate_max": 0.01}
+    figs = [data_figures.length_distribution(kept_rows(), profile="ci", teacher="smollm2"),
+            data_figures.length_vs_difficulty(kept_rows(), profile="ci", teacher="smollm2"),
+            data_figures.rates_vs_paper(report, profile="ci", teacher="smollm2")]
+    for fig in figs:
+        assert "profile: ci | teacher: smollm2" in [t.get_text() for t in fig.texts]
+    assert "Spearman rho +1.00, n = 4" in figs[1].axes[0].get_title()

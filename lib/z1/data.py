@@ -11,7 +11,11 @@ Two sources, one schema (params `<profile>.data.source`):
   (system prompts from params, ordered from "answer directly" to "reason step by step"); a
   documented keep rule picks one trajectory per problem so that length tracks difficulty.
 
-Also here: the repetition filter and the token-matched ablation of the authors' data_select.py.
+Also here: the repetition filter, the token-matched ablation of the authors' data_select.py
+(`select_by_token_budget`, `token_matched_subsets`), the screening of problem rows
+(`question_skip_reason`: empty, non-text or non-UTF-8 questions) and the length-vs-difficulty rank
+correlation (`rank_correlation`). Resumable generation lives in z1.construct, decontamination in
+z1.decontam.
 """
 
 from __future__ import annotations
@@ -58,6 +62,17 @@ def select_by_token_budget(df: pd.DataFrame, token_budget: int, mode: str, colum
     return df.iloc[chosen].reset_index(drop=True)
 
 
+def token_matched_subsets(df: pd.DataFrame, token_budget: int, column: str = "token_num_qwen") -> pd.DataFrame:
+    """Rows and tokens of the `length` and `sample` selections at one budget (one row per mode)."""
+    out = []
+    for mode in SELECT_MODES:
+        picked = select_by_token_budget(df, token_budget, mode, column)
+        out.append({"mode": mode, "token_budget": int(token_budget), "rows": int(len(picked)),
+                    "tokens": int(picked[column].sum()),
+                    "mean_tokens": float(picked[column].mean()) if len(picked) else 0.0})
+    return pd.DataFrame(out)
+
+
 # --------------------------------------------------------------------------- filters
 def repetition_score(text: str, n: int = 4) -> float:
     """Share of word n-grams that repeat an earlier n-gram: 0 for no repetition, -> 1 for loops."""
@@ -71,6 +86,56 @@ def repetition_score(text: str, n: int = 4) -> float:
 def count_tokens(tokenizer, texts: Sequence[str]) -> list[int]:
     """Qwen2.5 token counts (no special tokens added) - the released `token_num_qwen`."""
     return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+
+
+# --------------------------------------------------------------------------- problem rows
+SKIP_REASONS = ("not_text", "invalid_utf8", "empty_question", "duplicate_id", "prompt_too_long")  # the last two: z1.construct
+
+
+def user_question(messages: Sequence[Mapping]) -> str:
+    """The question as the dataset stores it: the user turns' text, joined by a blank line.
+
+    Bytes are decoded as strict UTF-8. Raises UnicodeError for bytes that are not UTF-8 or text
+    with lone surrogates (what a lenient decoder leaves of bad bytes), TypeError for non-text.
+    """
+    parts = []
+    for m in messages:
+        if m.get("role") != "user" or m.get("content") is None:
+            continue
+        content = m["content"]
+        if isinstance(content, bytes):
+            content = content.decode("utf-8")
+        if not isinstance(content, str):
+            raise TypeError(f"message content is {type(content).__name__}, not text")
+        content.encode("utf-8")  # lone surrogates raise UnicodeEncodeError
+        parts.append(content)
+    return "\n\n".join(parts)
+
+
+def question_skip_reason(messages: Sequence[Mapping]) -> tuple[str | None, str | None]:
+    """(question, None) for a usable problem, (None, reason) otherwise; reasons are SKIP_REASONS."""
+    try:
+        question = user_question(messages)
+    except UnicodeError:
+        return None, "invalid_utf8"
+    except TypeError:
+        return None, "not_text"
+    if not question.strip():
+        return None, "empty_question"
+    return question, None
+
+
+# --------------------------------------------------------------------------- dynamic reasoning
+def rank_correlation(df: pd.DataFrame, x: str = "difficulty", y: str = "token_num_qwen") -> dict:
+    """Spearman's rho between two columns (Pearson on average ranks), rows with a missing value dropped.
+
+    rho is None when fewer than 3 rows remain or either column is constant.
+    """
+    both = df[[x, y]].dropna()
+    rho = None
+    if len(both) >= 3 and both[x].nunique() > 1 and both[y].nunique() > 1:
+        rho = float(both[x].rank().corr(both[y].rank()))
+    return {"x": x, "y": y, "n": int(len(both)), "spearman_rho": rho}
 
 
 # --------------------------------------------------------------------------- keep rule
