@@ -195,3 +195,60 @@ def test_lora_model_shares_the_base_engine_on_vllm(tmp_path, monkeypatch):
     assert inference.engine_plan(flat["inference"], dirs) == {"base": None, "sft": None, "other": None}
     transformers_cfg = {**cfg, "inference": {**cfg["inference"], "engine": "transformers"}}
     assert inference.engine_plan(transformers_cfg["inference"], dirs)["sft"] is None
+
+
+_KILLED_CHILD = r"""
+import sys, time
+sys.path[:0] = [{tests!r}]
+import test_inference as T
+from fake_engine import FakeEngine
+from z1 import inference
+
+def make_engine(backend, model_dir, **kw):
+    eng = FakeEngine(T.script)
+    real = eng.generate
+    def generate(requests, **kw2):
+        if len(eng.calls) >= 2:  # the second batch hangs until the parent kills the process
+            time.sleep(600)
+        return real(requests, **kw2)
+    eng.generate = generate
+    return eng
+
+inference.make_engine = make_engine
+inference.benchmarks.load = lambda name, **kw: T.problems(kw.get("n", 5))
+from pathlib import Path
+inference.run(T.CFG, model_dirs={{"m": Path({model!r})}}, out_dir=Path({out!r}), progress=False)
+"""
+
+
+def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path, fake_stage):
+    """A real kill: the stage runs in a child process that is SIGKILLed while a batch is in flight;
+    the restart keeps the finished rows and ends with the same file as an uninterrupted run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    part = tmp_path / "part"
+    path = part / "m" / "math500" / "stw.jsonl"
+    code = _KILLED_CHILD.format(tests=str(Path(__file__).parent), model=str(tmp_path), out=str(part))
+    child = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not (path.exists() and path.read_text().count("\n") >= 1):
+        assert child.poll() is None, child.stderr.read().decode()
+        assert time.monotonic() < deadline, "the first batch never landed"
+        time.sleep(0.05)
+    time.sleep(0.2)  # the child is now inside the second batch's generate call
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(timeout=10)
+    assert child.returncode == -signal.SIGKILL
+    done_before = len(path.read_text().splitlines())
+    assert 0 < done_before < 10
+    summary = inference.run(CFG, model_dirs={"m": tmp_path}, out_dir=part, progress=False)
+    assert summary["rows_written"] == 10 - done_before
+    full = tmp_path / "full"
+    inference.run(CFG, model_dirs={"m": tmp_path}, out_dir=full, progress=False)
+    key = lambda r: (r["window"], r["problem_id"])  # noqa: E731
+    assert sorted(read(path), key=key) == sorted(read(full / "m" / "math500" / "stw.jsonl"), key=key)
