@@ -29,8 +29,9 @@ test-fast:        ## unit tests only (skips the slow real-model and pipeline tes
 lint:
 	$(BIN)/ruff check lib tests benchmarks notebooks
 
-lab:              ## JupyterLab on 127.0.0.1 with the project's kernel
-	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser $(if $(filter 0,$(shell id -u)),--allow-root,) --notebook-dir .
+lab:              ## JupyterLab on 127.0.0.1 with the project's kernel; more options: make lab LAB_ARGS="--port 8899"
+	@test -f $(VENV)/share/jupyter/kernels/python3/kernel.json || { echo "no project kernel: run make setup" >&2; exit 1; }
+	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser $(if $(filter 0,$(shell id -u)),--allow-root,) --notebook-dir . $(LAB_ARGS)
 
 bench:            ## fresh-clone timings: setup, no-op repro, ci pipeline (writes results/benchmarks/foundation.json)
 	$(BIN)/python benchmarks/bench_foundation.py

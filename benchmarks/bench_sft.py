@@ -75,16 +75,30 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=4, help="per-device batch (sequences)")
     ap.add_argument("--max-length", type=int, default=1024)
     ap.add_argument("--quick", action="store_true", help="12 rows, 2 steps, batch 2, max length 512: a smoke run")
+    ap.add_argument("--data", default=None, help="a trajectories parquet (e.g. data/mini/trajectories.parquet) "
+                                                 "instead of synthetic rows; --rows caps it")
+    ap.add_argument("--mini", action="store_true", help="the mini model on the mini trajectories: padded vs packed "
+                                                        "(LoRA, as the mini profile trains) and full fine-tuning padded")
+    ap.add_argument("--lora-r", type=int, default=0, help="LoRA rank for the padded/packed pair (0 = full fine-tuning)")
     ap.add_argument("--out", default=str(REPO / "results" / "benchmarks" / "sft.json"))
     a = ap.parse_args()
     if a.quick:
         a.rows, a.steps, a.batch, a.max_length = 12, 2, 2, 512
+    if a.mini:
+        a.model_dir = str(REPO / "models" / "mini" / "pretrained" / "base")
+        a.data = a.data or str(REPO / "data" / "mini" / "trajectories.parquet")
+        a.rows, a.steps, a.batch, a.max_length, a.lora_r = 12, 3, 2, 768, 16
 
     import torch
 
     from z1 import sft
 
-    rows = synthetic_rows(a.rows)
+    if a.data:
+        import pandas as pd
+
+        rows = pd.read_parquet(a.data)[["question", "response"]].head(a.rows).to_dict("records")
+    else:
+        rows = synthetic_rows(a.rows)
     tok = sft._load_tokenizer(a.model_dir)
     examples, report = sft.build_dataset(tok, rows, max_length=a.max_length)
     base = {"epochs": 100, "max_steps": a.steps, "learning_rate": 1e-5, "lr_scheduler": "cosine",
@@ -92,9 +106,13 @@ def main() -> None:
             "gradient_accumulation_steps": 1, "max_length": a.max_length, "overflow": "truncate",
             "gradient_checkpointing": False, "dtype": "float32", "seed": 0, "lora": None,
             "save_steps": 10**6, "logging_steps": 1}
+    lora = {"r": a.lora_r, "alpha": 2 * a.lora_r, "dropout": 0.0, "target_modules": "all-linear"} if a.lora_r else None
+    configs = [("padded", {"packing": False, "lora": lora}), ("packed", {"packing": True, "lora": lora})]
+    if lora:  # the other choice for the mini profile: full fine-tuning, padded
+        configs.append(("full_padded", {"packing": False, "lora": None}))
     results = {}
-    for name, packing in (("padded", False), ("packed", True)):
-        m = run_isolated(a.model_dir, rows, {**base, "packing": packing})
+    for name, extra in configs:
+        m = run_isolated(a.model_dir, rows, {**base, **extra})
         results[name] = {k: m[k] for k in ("steps", "sequences", "train_tokens_this_run", "runtime_s",
                                            "tokens_per_second", "peak_rss_mib", "train_loss_first",
                                            "train_loss_last")}
@@ -103,7 +121,8 @@ def main() -> None:
               f"peak RSS {m['peak_rss_mib']:.0f} MiB", flush=True)
     lengths = sorted(e["length"] for e in examples)
     payload = {
-        "benchmark": "sft padded vs packed (CPU, float32)",
+        "benchmark": "sft padded vs packed (CPU, float32)" + (", LoRA vs full" if lora else ""),
+        "data": os.path.relpath(a.data, REPO) if a.data else "synthetic", "lora": lora,
         "model_dir": os.path.relpath(a.model_dir, REPO) if a.model_dir.startswith(str(REPO)) else a.model_dir,
         "rows": a.rows, "steps": a.steps, "per_device_batch_size": a.batch, "max_length": a.max_length,
         "example_tokens": {"min": lengths[0], "median": lengths[len(lengths) // 2], "max": lengths[-1],
@@ -116,6 +135,9 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     print(f"packed / padded tokens/s = {payload['packed_speedup']:.2f}x")
+    if "full_padded" in results:
+        payload["lora_over_full_speedup"] = results["padded"]["tokens_per_second"] / results["full_padded"]["tokens_per_second"]
+        print(f"LoRA / full fine-tuning tokens/s (padded) = {payload['lora_over_full_speedup']:.2f}x")
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(payload, indent=2) + "\n")

@@ -71,9 +71,13 @@ def test_ci_pipeline_end_to_end_with_dvc(tmp_path):
     assert set(metrics["results"]) == {"base", "sft"}
     curves = pd.read_csv(res / "curves" / "scaling.csv")
     assert set(curves["window"]) == {16, 32} and curves["pass_at_1"].between(0, 100).all()
-    for name in ("test_time_scaling", "figure_1b"):
-        assert (res / "figures" / f"{name}.png").stat().st_size > 10_000
+    for name in ("test_time_scaling", "figure_1b", "thinking_vs_difficulty", "token_matched_subsets"):
+        assert (res / "figures" / f"{name}.png").stat().st_size > 10_000, name
         assert (res / "figures" / f"{name}.pdf").exists()
+    for name in ("length_distribution", "length_vs_difficulty", "rates_vs_paper"):
+        assert (res / "data" / f"{name}.png").stat().st_size > 10_000, name
+    table = pd.read_csv(res / "tables" / "main_table.csv")
+    assert set(table["model"]) == {"base", "sft"} and (res / "tables" / "main_table.md").exists()
 
     again = run("dvc", "status")
     assert again.returncode == 0 and "up to date" in again.stdout, again.stdout

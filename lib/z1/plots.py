@@ -1,9 +1,14 @@
 """Paper figures from tidy tables: one function per figure, each returning a matplotlib Figure.
 
 Inputs are the evaluation stage's curve table (one row per model/benchmark/method/window with
-`avg_thinking_tokens` and `pass_at_1`) and `references/paper_reported.csv` (the paper's points,
-read off its figures). Our curves are solid with filled markers; the paper's are dashed, hollow
-and labelled "paper (reported)", so the two never blend, also in grayscale.
+`avg_thinking_tokens` and `pass_at_1`), its per-sample table (`samples.csv`: thinking tokens and
+problem difficulty), the data stage's report (`metrics/data.json`) and `references/paper_reported.csv`
+(the paper's points, read off its figures). Our curves have filled markers; the paper's are dashed,
+gray, hollow and labelled "paper (reported)", so the two never blend, also in grayscale. Figures
+for which the paper reports nothing comparable say so on the figure.
+
+    fig = plots.test_time_scaling(curves, plots.read_paper_points(), profile="mini", models="base = ...")
+    plots.save(fig, "results/mini/figures", "test_time_scaling")     # .png + .pdf
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+
+from z1.data import rank_correlation  # noqa: E402
+from z1.evaluation import benchmark_label  # noqa: E402
 
 # Which of the paper's benchmarks each of ours is compared with (offline stand-ins included).
 PAPER_BENCHMARK = {
@@ -36,8 +44,8 @@ def _style() -> None:
     sns.set_theme(style="whitegrid", context="paper", palette="colorblind")
 
 
-def _footer(fig, profile: str, models: str) -> None:
-    fig.text(0.01, 0.005, f"profile: {profile} | models: {models}", fontsize=7, color="0.35", ha="left", va="bottom")
+def _footer(fig, profile: str, models: str, who: str = "models") -> None:
+    fig.text(0.01, 0.005, f"profile: {profile} | {who}: {models}", fontsize=7, color="0.35", ha="left", va="bottom")
 
 
 def _draw_ours(ax, df: pd.DataFrame, series: list[str]) -> None:
@@ -107,6 +115,91 @@ def figure_1b(curves: pd.DataFrame, paper: pd.DataFrame | None, *, profile: str,
     ax.legend(fontsize=7, loc="best")
     _footer(fig, profile, models)
     fig.tight_layout(rect=(0, 0.03, 1, 1))
+    return fig
+
+
+def thinking_vs_difficulty(samples: pd.DataFrame, *, window: int, profile: str, models: str):
+    """Thinking tokens against problem difficulty per model at one window (the paper's "dynamic
+    reasoning": a model that adapts thinks longer on harder problems), one panel per benchmark that
+    has per-problem difficulty; mean and standard error per level, Spearman's rho over samples in the
+    legend. Benchmarks without difficulty are left out and named in a note on the figure."""
+    _style()
+    rows = samples[samples["window"] == int(window)]
+    if rows.empty:
+        raise ValueError(f"no samples at window {window}; windows present: {sorted(samples['window'].unique().tolist())}")
+    if "difficulty" not in rows:
+        rows = rows.assign(difficulty=float("nan"))
+    has = rows.groupby("benchmark", sort=True)["difficulty"].apply(lambda d: d.notna().any())
+    benches, left_out = list(has[has].index), list(has[~has].index)
+    left = f"left out (no per-problem difficulty): {', '.join(left_out)}" if left_out else ""
+    paper_note = "paper: no comparable points reported"
+    note = "; ".join(filter(None, (left, paper_note)))
+    if not benches:
+        fig, ax = plt.subplots(figsize=(6.0, 2.4))
+        ax.axis("off")
+        ax.text(0.5, 0.55, f"No benchmark of this run has per-problem difficulty (W = {window}).\n{left}\n{paper_note}",
+                ha="center", va="center", fontsize=9)
+        ax.set_title("Thinking tokens vs problem difficulty", fontsize=10)
+        _footer(fig, profile, models)
+        return fig
+    fig, axes = plt.subplots(1, len(benches), figsize=(4.6 * len(benches), 3.9), squeeze=False)
+    model_names = list(dict.fromkeys(rows["model"]))
+    for ax, bench in zip(axes[0], benches, strict=True):
+        sub = rows[(rows["benchmark"] == bench) & rows["difficulty"].notna()]
+        levels = sorted(sub["difficulty"].unique())
+        for i, model in enumerate(model_names):
+            g = sub[sub["model"] == model]
+            if g.empty:
+                continue
+            stats = g.groupby("difficulty")["thinking_tokens"].agg(["mean", "sem"]).reindex(levels).dropna(subset=["mean"])
+            corr = rank_correlation(g, "difficulty", "thinking_tokens")
+            rho = "n/a" if corr["spearman_rho"] is None else f"{corr['spearman_rho']:+.2f}"
+            offset = 0.06 * (i - (len(model_names) - 1) / 2)  # side by side, so error bars stay apart
+            ax.errorbar(stats.index + offset, stats["mean"], yerr=stats["sem"].fillna(0), capsize=3,
+                        marker=MARKERS[i % len(MARKERS)], linestyle=LINESTYLES[i % len(LINESTYLES)], linewidth=1.6,
+                        label=f"{model} (Spearman rho {rho}, n = {corr['n']})")
+        ax.axhline(window, color="0.5", linestyle=":", linewidth=1.0, label=f"thinking window W = {window}")
+        stand_in = sub["stand_in_for"].dropna().astype(str) if "stand_in_for" in sub else pd.Series(dtype=str)
+        label = benchmark_label(bench, stand_in.iloc[0] if len(stand_in) else "")
+        ax.set_title(label if len(label) < 40 else label.replace(" (", "\n("), fontsize=9)
+        ax.set_xticks(levels)
+        ax.set_xlabel("problem difficulty (benchmark level)")
+        ax.set_ylabel("thinking tokens per sample (tokens)")
+        ax.legend(fontsize=6.5, loc="best")
+    fig.suptitle(f"Thinking tokens vs problem difficulty (W = {window})", fontsize=11)
+    fig.text(0.99, 0.005, note, fontsize=6.5, color="0.35", ha="right", va="bottom")
+    _footer(fig, profile, models)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return fig
+
+
+SELECT_MODE_LABELS = {"length": "longest-first\n(mode length)", "sample": "shortest-first\n(mode sample)"}
+
+
+def token_matched_subsets(section: dict, *, profile: str, teacher: str):
+    """The data report's `token_matched_subsets`: tokens and rows that the longest-first and the
+    shortest-first selection keep at the same token budget (the paper's data ablation; its numbers
+    are not recovered, so there is no paper overlay)."""
+    _style()
+    subsets = pd.DataFrame(section["subsets"])
+    labels = [SELECT_MODE_LABELS.get(m, m) for m in subsets["mode"]]
+    hatches = [("//", "..", "xx")[i % 3] for i in range(len(subsets))]  # tells the bars apart in grayscale
+    fig, axes = plt.subplots(1, 2, figsize=(7.0, 3.2))
+    for ax, column, ylabel in ((axes[0], "tokens", "tokens selected (Qwen2.5 tokens)"),
+                               (axes[1], "rows", "trajectories selected (rows)")):
+        bars = ax.bar(labels, subsets[column], width=0.55, edgecolor="black",
+                      color=sns.color_palette()[:len(subsets)], hatch=hatches)
+        ax.bar_label(bars, labels=[f"{v:,}" for v in subsets[column]], fontsize=7, padding=2)
+        ax.set_ylabel(ylabel)
+        ax.margins(y=0.35)  # room for the legend above the bars
+    axes[0].axhline(section["token_budget"], color="0.3", linestyle="--", linewidth=1.0,
+                    label=f"token budget {section['token_budget']:,}")
+    axes[0].legend(fontsize=7, loc="upper center", framealpha=0.95)
+    fig.suptitle("Token-matched subsets at equal token budget", fontsize=11)
+    fig.text(0.99, 0.005, f"budget: {section.get('budget_from', '')}; paper: ablation numbers not recovered",
+             fontsize=6.5, color="0.35", ha="right", va="bottom")
+    _footer(fig, profile, teacher, who="teacher")
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
 
 
