@@ -312,3 +312,30 @@ def test_report_is_json_and_names_the_teacher(tmp_path):
     assert json.loads(json.dumps(report)) == report
     assert report["teacher"] == "fake" and report["levels"] == ["direct", "detailed"]
     assert re.fullmatch(r"[0-9a-f]{16}", Path(report["shards"]["dir"]).name)
+
+
+def test_hub_pool_evol_codealpaca_rows_and_offline_error(monkeypatch):
+    """The paper's pool: Code Evol-Instruct rows become `evol/<i>` problems (one user turn, the
+    dataset answer kept as reference); offline it is a clear DataError naming the hub."""
+    from z1 import construct
+    from z1.benchmarks import base
+
+    rows = [{"instruction": f"Write code {i}", "output": f"def f(): return {i}"} for i in range(5)]
+    monkeypatch.setattr(base, "hub_load", lambda name, **kw: rows if name == construct.EVOL_DATASET else None)
+    got = construct._pool({"pool": "evol_codealpaca", "n_problems": 3, "seed": 0})
+    assert len(got) == 3 and all(p.problem_id.startswith("evol/") for p in got)
+    p = next(q for q in got if q.problem_id == got[0].problem_id)
+    i = int(p.problem_id.split("/")[1])
+    assert p.messages == [{"role": "user", "content": f"Write code {i}"}] and p.reference["output"].endswith(str(i))
+    monkeypatch.undo()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(data.DataError, match="needs the hub"):
+        construct._pool({"pool": "evol_codealpaca", "n_problems": 3})
+    with pytest.raises(data.DataError, match="unknown pool"):
+        construct._pool({"pool": "stack_overflow"})
+
+
+def test_an_empty_level_instruction_adds_no_system_message():
+    user = [{"role": "user", "content": "q"}]
+    assert data.level_messages(user, "") == user
+    assert data.level_messages(user, "Be brief.") == [{"role": "system", "content": "Be brief."}, *user]

@@ -87,13 +87,39 @@ def _decontamination_settings(data_cfg: Mapping) -> tuple[bool, int, list[str]]:
     return drop, ngram, names
 
 
-def _pool(data_cfg: Mapping) -> list[Problem]:
-    from z1.benchmarks import codeio
+EVOL_DATASET = "theblackcat102/evol-codealpaca-v1"  # Code Evol-Instruct, the paper's problem pool
+POOLS = ("codeio", "evol_codealpaca")
 
-    if data_cfg["pool"] != "codeio":
-        raise data.DataError(
-            f"pool {data_cfg['pool']!r} needs the hub (Code Evol-Instruct); offline the pool is 'codeio'")
-    return codeio.load_pool(n=data_cfg.get("n_problems"), seed=int(data_cfg.get("seed", 0)))
+
+def evol_problems(rows) -> list[Problem]:
+    """Code Evol-Instruct rows (``instruction``, ``output``) as pool problems ``evol/<row index>``.
+
+    The question is the instruction as one user turn (as in the released Z1 data); the dataset's own
+    answer is kept in ``reference["output"]`` for inspection. No difficulty rating exists, so the
+    ``difficulty`` keep rule gives every problem the middle level: the paper's setting uses one level
+    (the teacher's own reasoning, no system instruction) and lets the teacher's length vary."""
+    return [Problem(benchmark="evol_codealpaca", problem_id=f"evol/{i}",
+                    messages=[{"role": "user", "content": row.get("instruction")}],
+                    reference={"output": row.get("output")})
+            for i, row in enumerate(rows)]
+
+
+def _pool(data_cfg: Mapping) -> list[Problem]:
+    n, seed = data_cfg.get("n_problems"), int(data_cfg.get("seed", 0))
+    pool = data_cfg["pool"]
+    if pool == "codeio":
+        from z1.benchmarks import codeio
+
+        return codeio.load_pool(n=n, seed=seed)
+    if pool == "evol_codealpaca":
+        from z1.benchmarks.base import hub_load, select
+
+        try:
+            rows = hub_load(data_cfg.get("pool_dataset") or EVOL_DATASET, split="train")
+        except Exception as e:  # BenchmarkError: offline switches set, no network, renamed dataset
+            raise data.DataError(f"pool 'evol_codealpaca' needs the hub: {e}") from e
+        return select(evol_problems(rows), n, seed)
+    raise data.DataError(f"unknown pool {pool!r}; choose one of {POOLS} (offline: 'codeio')")
 
 
 # --------------------------------------------------------------------------- 1. screening

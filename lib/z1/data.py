@@ -239,6 +239,7 @@ def validate_schema(df: pd.DataFrame) -> None:
 
 
 def level_messages(question_messages: Sequence[Mapping], level_prompt: str) -> list[dict]:
-    """The teacher's chat for one reasoning level: the level's instruction as the system message."""
+    """The teacher's chat for one reasoning level: the level's instruction as the system message; an
+    empty instruction adds none (the chat template's default system prompt, if any, applies)."""
     msgs = [dict(m) for m in question_messages if m.get("role") != "system"]
-    return [{"role": "system", "content": level_prompt}, *msgs]
+    return [{"role": "system", "content": level_prompt}, *msgs] if level_prompt else msgs
