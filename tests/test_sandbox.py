@@ -556,7 +556,11 @@ def test_interpreter_under_private_tmp_keeps_uid_switch(tmp_path):
     site_dir = next((env_dir / "lib").glob("python3*/site-packages"))
     lib = Path(sandbox.__file__).resolve().parents[1]
     (site_dir / "z1dev.pth").write_text("\n".join([*site.getsitepackages(), str(lib)]) + "\n")
-    probe = ("import json, warnings; warnings.simplefilter('error'); from z1 import sandbox; "
+    os.chmod(tmp_path, 0o700)  # as `mktemp -d` makes a CI checkout: the sandbox uid may not enter it
+    # a sys.path entry for the 0700 directory itself (pytest puts its rootdir there) must not make the
+    # sandbox bind that whole directory: the sandbox uid could not traverse it and would lose the interpreter
+    probe = (f"import sys; sys.path.insert(0, {str(tmp_path)!r}); "
+             "import json, warnings; warnings.simplefilter('error'); from z1 import sandbox; "
              "r = sandbox.isolation_report(); print(json.dumps([r['uid_switch'], r['network']]))")
     out = sp.run([str(env_dir / "bin" / "python"), "-c", probe], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]

@@ -620,8 +620,19 @@ def _keep_plan() -> list[str]:
     covered by their ancestor."""
     under = sorted({p for p in _interpreter_paths() if _under_private(p) and p not in _PRIVATE_DIRS})
     dirs = [p if os.path.isdir(p) else os.path.dirname(p) for p in under]
-    dirs = sorted(set(dirs))
+    # a directory the sandbox uid may not enter (e.g. a `mktemp -d` checkout, mode 0700, that is on
+    # sys.path because pytest put its rootdir there) is never bound whole: its bind mount would keep
+    # mode 0700 and hide everything below it; the needed entries inside are listed on their own and
+    # their ancestors are recreated traversable in the private tmpfs
+    dirs = sorted({p for p in dirs if _others_may_enter(p)})
     return [p for p in dirs if not any(p != q and p.startswith(q + "/") for q in dirs)]
+
+
+def _others_may_enter(path: str) -> bool:
+    try:
+        return bool(os.stat(path).st_mode & 0o001)
+    except OSError:
+        return False
 
 
 @functools.lru_cache(maxsize=1)
