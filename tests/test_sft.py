@@ -314,3 +314,30 @@ def test_training_lowers_target_loss_on_real_model(ci_model_dir, tmp_path):
     tuned = sft.target_loss(AutoModelForCausalLM.from_pretrained(tmp_path / "sft", dtype=torch.float32), examples)
     assert sum(tuned) / 4 < 0.5 * sum(base) / 4, (base, tuned)
     assert m["train_loss_last"] < m["train_loss_first"]
+
+
+def test_two_process_data_parallel_launch_on_cpu(tiny_model_dir, tmp_path):
+    """The multi-process path (`accelerate launch`, torchrun + gloo on CPU): two ranks form one
+    data-parallel group (world size 2, global batch = 2 x per-device batch), rank 0 writes one plain
+    model directory."""
+    import json as json_
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json_.dumps(r) + "\n" for r in rows(8)))
+    out = tmp_path / "out"
+    settings = {**TINY_SETTINGS, "save_steps": 100}
+    accelerate = Path(sys.executable).with_name("accelerate")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    r = subprocess.run([str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                        "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "z1.sft",
+                        "--model-dir", str(tiny_model_dir), "--data", str(data), "--out", str(out),
+                        "--settings-json", json_.dumps(settings), "--no-progress"],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    m = json_.loads((out / "sft_metrics.json").read_text())
+    assert (m["world_size"], m["global_batch"], m["steps"]) == (2, 4, 2)
+    assert (out / "config.json").exists() and list(out.glob("*.safetensors"))
