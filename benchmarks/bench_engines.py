@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import platform
 import resource
 import time
 from pathlib import Path
+
+from _isolated import run_isolated
 
 REPO = Path(__file__).resolve().parents[1]
 for _var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "DO_NOT_TRACK"):
@@ -82,16 +83,6 @@ def _work(name: str, model_dir: str, workload: dict, queue) -> None:
     })
 
 
-def run_isolated(name: str, model_dir: str, workload: dict) -> dict:
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_work, args=(name, model_dir, workload, queue))
-    proc.start()
-    result = queue.get()
-    proc.join()
-    return result
-
-
 def main() -> None:
     from z1.config import load_profile
 
@@ -113,7 +104,7 @@ def main() -> None:
     results = {}
     for name in a.configs:
         print(f"running {name} ...", flush=True)
-        results[name] = run_isolated(name, a.model_dir, workload)
+        results[name] = run_isolated(_work, name, a.model_dir, workload)
     ref_name = "transformers" if "transformers" in results else next(iter(results))
     ref = results[ref_name]
     for r in results.values():

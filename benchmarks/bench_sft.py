@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import platform
 import random
@@ -33,6 +32,8 @@ import resource
 import tempfile
 import time
 from pathlib import Path
+
+from _isolated import run_isolated
 
 REPO = Path(__file__).resolve().parents[1]
 for _var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "DO_NOT_TRACK"):
@@ -60,16 +61,6 @@ def _run(model_dir: str, rows: list[dict], settings: dict, queue) -> None:
         m["wall_s"] = time.perf_counter() - t0
     m["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     queue.put(m)
-
-
-def run_isolated(model_dir: str, rows: list[dict], settings: dict) -> dict:
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_run, args=(model_dir, rows, settings, queue))
-    proc.start()
-    result = queue.get()
-    proc.join()
-    return result
 
 
 def main() -> None:
@@ -117,7 +108,7 @@ def main() -> None:
         configs.append(("full_padded", {"packing": False, "lora": None}))
     results = {}
     for name, extra in configs:
-        m = run_isolated(a.model_dir, rows, {**base, **extra})
+        m = run_isolated(_run, a.model_dir, rows, {**base, **extra})
         results[name] = {k: m[k] for k in ("steps", "sequences", "train_tokens_this_run", "runtime_s",
                                            "tokens_per_second", "peak_rss_mib", "train_loss_first",
                                            "train_loss_last")}
