@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE ?= 1
 export DO_NOT_TRACK := 1
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro profile test test-fast lint lab lock clean-results bench
+.PHONY: setup repro profile test test-fast lint lab lock clean-results bench bench-repro
 
 setup:            ## venv + pinned CPU stack + offline asset packages + self-check (idempotent)
 	bash scripts/setup.sh
@@ -35,6 +35,9 @@ lab:              ## JupyterLab on 127.0.0.1 with the project's kernel; more opt
 
 bench:            ## fresh-clone timings: setup, no-op repro, ci pipeline (writes results/benchmarks/foundation.json)
 	$(BIN)/python benchmarks/bench_foundation.py
+
+bench-repro:      ## stage timings of a cold `dvc repro` on the active profile (writes results/benchmarks/repro_<profile>.json)
+	$(BIN)/python benchmarks/bench_repro.py
 
 lock:             ## re-resolve requirements*.txt and rewrite requirements.lock (needs the registries)
 	bash scripts/lock.sh

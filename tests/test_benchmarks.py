@@ -270,3 +270,18 @@ def test_codeio_pool():
     assert len(p.messages) == 1 and "main_solution" in p.messages[0]["content"]
     assert {"code_sample", "input_generator"} <= set(p.reference)
     assert len(B.load("codeio")) == 3002
+
+
+def test_gpqa_difficulty_is_the_writers_estimate_as_a_level():
+    from collections import Counter
+
+    ps = gpqa.load()
+    assert Counter(p.difficulty for p in ps) == {2.0: 118, 3.0: 61, 4.0: 12, None: 4, 1.0: 3}
+    for p in ps:
+        text = p.meta["writer_difficulty"] or ""
+        assert (p.difficulty is None) == (text == "")
+        if text.startswith("Post-graduate"):
+            assert p.difficulty == 4.0
+    assert gpqa.writer_difficulty("Hard graduate level (could be ...)") == 3.0
+    with pytest.raises(ValueError, match="unknown GPQA writer"):
+        gpqa.writer_difficulty("Impossible level")

@@ -252,3 +252,57 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path, fake_stage):
     inference.run(CFG, model_dirs={"m": tmp_path}, out_dir=full, progress=False)
     key = lambda r: (r["window"], r["problem_id"])  # noqa: E731
     assert sorted(read(path), key=key) == sorted(read(full / "m" / "math500" / "stw.jsonl"), key=key)
+
+
+def test_methods_run_on_their_models_and_share_identical_greedy_requests(tmp_path, fake_stage):
+    """A method's `models` list restricts it; STW and s1 budget forcing open with the same greedy
+    request, which the stage decodes once per model and benchmark (MemoView), with the same rows
+    as running the method alone."""
+    methods = {"stw": {"function": "shifted_thinking_window", "mode": "corrected"},
+               "s1": {"function": "budget_forcing", "models": ["b"]}}
+    cfg = {**CFG, "inference": {**CFG["inference"], "models": ["a", "b"], "methods": methods}}
+    summary = inference.run(cfg, model_dirs={"a": tmp_path, "b": tmp_path}, out_dir=tmp_path / "gen", progress=False)
+    files = sorted(p.relative_to(tmp_path / "gen").as_posix() for p in (tmp_path / "gen").rglob("*.jsonl"))
+    assert files == ["a/math500/stw.jsonl", "b/math500/s1.jsonl", "b/math500/stw.jsonl"]
+    engine_b = fake_stage["engines"][1]
+    prompts = {tuple(engine_b.encode_chat(pr.messages)) for pr in problems(5)}
+    first_passes = [r for call in engine_b.calls for r in call if r.prompt_ids in prompts]
+    assert summary["greedy_requests_reused"] == 5  # s1's first round (5 problems at W = 32) came from memory
+    assert len(first_passes) == len(set(first_passes))  # no greedy first pass decoded twice
+    assert sum(r.max_tokens == 32 for r in first_passes) == 5
+    alone = {**cfg, "inference": {**cfg["inference"], "models": ["b"],
+                                  "methods": {"s1": {"function": "budget_forcing"}}}}
+    inference.run(alone, model_dirs={"b": tmp_path}, out_dir=tmp_path / "alone", progress=False)
+    key = lambda r: (r["window"], r["problem_id"])  # noqa: E731
+    shared = sorted(read(tmp_path / "gen" / "b" / "math500" / "s1.jsonl"), key=key)
+    own = sorted(read(tmp_path / "alone" / "b" / "math500" / "s1.jsonl"), key=key)
+    assert [r["record"] for r in shared] == [r["record"] for r in own]
+    assert shared[0]["engine"]["greedy_request_memo"] is True
+
+
+def test_method_plan_rejects_unknown_functions_and_models_before_any_engine(tmp_path, fake_stage):
+    bad_model = {**CFG, "inference": {**CFG["inference"], "methods": {"s1": {"function": "budget_forcing",
+                                                                              "models": ["nope"]}}}}
+    with pytest.raises(inference.InferenceError, match="not in inference.models"):
+        inference.run(bad_model, model_dirs={"m": tmp_path}, out_dir=tmp_path, progress=False)
+    bad_fn = {**CFG, "inference": {**CFG["inference"], "methods": {"x": {"function": "think_harder"}}}}
+    with pytest.raises(inference.InferenceError, match="unknown test-time method"):
+        inference.run(bad_fn, model_dirs={"m": tmp_path}, out_dir=tmp_path, progress=False)
+    assert fake_stage["engines"] == []  # failed before any engine was built
+
+
+def test_memo_view_decodes_a_greedy_request_once_and_sampled_ones_always():
+    from z1.engines.base import Request, Sampling
+    from z1.engines.memo import MemoView
+
+    eng = FakeEngine(script)
+    memo = MemoView(eng)
+    ids = eng.encode_chat([{"role": "user", "content": "q3"}])
+    greedy = Request(ids, 8)
+    sampled = Request(ids, 8, sampling=Sampling(temperature=1.0, seed=1))
+    a = memo.generate([greedy, greedy, sampled, sampled])
+    assert [len(c) for c in eng.calls] == [3]  # one greedy request + the two sampled ones
+    b = memo.generate([greedy, sampled])
+    assert [len(c) for c in eng.calls] == [3, 1] and (memo.hits, memo.misses) == (2, 4)
+    assert a[0] == a[1] == b[0]
+    assert memo.tokenizer is eng.tokenizer and memo.info()["greedy_request_memo"] is True

@@ -1,7 +1,10 @@
 """z1.plots and z1.tables on small synthetic tidy tables (and the committed mini results where present):
-files written, the right panels and legend entries, and every table number traceable to the metrics."""
+files written, the right panels and legend entries, every number of ours in the table traceable to the
+metrics and every paper number to references/paper_reported.csv."""
 
+import io
 import json
+import math
 import re
 from pathlib import Path
 
@@ -103,6 +106,50 @@ def test_figure_1b_averages_over_benchmarks_and_marks_main_window(tmp_path):
     _saved(fig, tmp_path, "figure_1b")
 
 
+# --------------------------------------------------------------------------- test-time controls
+def _controls_curves() -> pd.DataFrame:
+    """sft with the four controls (and an unlabelled one), base with STW only."""
+    samples = _samples()
+    sft = samples[samples.model == "sft"]
+    parts = [samples] + [sft.assign(method=m) for m in ("stw_paper", "r1", "s1", "budget_x")]
+    return _curves(pd.concat(parts, ignore_index=True))
+
+
+def test_test_time_controls_one_curve_per_method_of_the_model(tmp_path):
+    curves = _controls_curves()
+    fig = plots.test_time_controls(curves, plots.read_paper_points(REPO / "references" / "paper_reported.csv"),
+                                   model="sft", profile="synthetic", models="sft = m1")
+    assert [ax.get_title() for ax in fig.axes] == [STAND_IN.replace(" (", "\n("), "math500"]
+    for ax in fig.axes:
+        labels = _legend_labels(ax)
+        # readable names (sorted), the raw name where there is no label; only Z1-7B of the paper, as STW
+        assert labels == ["R1-style truncation", "STW (authors' code)", "STW (corrected)", "budget_x",
+                          "s1 budget forcing", "paper (reported): Z1-7B (STW only)"]
+        paper_line = ax.get_lines()[-1]
+        assert paper_line.get_linestyle() == "--" and paper_line.get_markerfacecolor() == "white"
+        assert len(ax.collections) == 5  # one CI band per method
+        assert ax.get_xscale() == "log" and ax.get_ylabel() == "pass@1 (%)"
+    r1 = curves[(curves.model == "sft") & (curves.method == "r1") & (curves.benchmark == "math500")]
+    drawn = fig.axes[1].get_lines()[0]
+    assert list(drawn.get_ydata()) == pytest.approx(list(r1.sort_values("avg_thinking_tokens")["pass_at_1"]))
+    z1_math = plots.read_paper_points(REPO / "references" / "paper_reported.csv").query(
+        "figure == 'test_time_scaling' and model == 'Z1-7B' and benchmark == 'math500'")
+    assert sorted(fig.axes[1].get_lines()[-1].get_ydata()) == sorted(z1_math["pass_at_1"])
+    notes = " ".join(t.get_text() for t in fig.texts)
+    assert "compares no other test-time control" in notes and "profile: synthetic | models: sft = m1" in notes
+    _saved(fig, tmp_path, "test_time_controls")
+
+
+def test_test_time_controls_rejects_a_model_without_rows():
+    with pytest.raises(ValueError, match=r"no curves of model 'z1'; models present: \['base', 'sft'\]"):
+        plots.test_time_controls(_controls_curves(), None, model="z1", profile="synthetic", models="m")
+
+
+def test_method_labels_fall_back_to_the_raw_name():
+    assert plots.method_label("stw") == "STW (corrected)" and plots.method_label("s1") == "s1 budget forcing"
+    assert plots.method_label("beam") == "beam"
+
+
 # --------------------------------------------------------------------------- dynamic reasoning
 def test_thinking_vs_difficulty_panels_rank_correlation_and_note(tmp_path):
     fig = plots.thinking_vs_difficulty(_samples(), window=64, profile="synthetic", models="base = m0; sft = m1")
@@ -149,14 +196,21 @@ def test_token_matched_subsets_bars_equal_the_report(tmp_path):
 
 
 # --------------------------------------------------------------------------- main table
-def _md_rows(md: str) -> list[list[str]]:
+def _md_rows(md: str) -> list[dict[str, str]]:
     lines = [line for line in md.splitlines() if line.startswith("|")]
-    return [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]  # skip header + rule
+    header, _, *rows = ([c.strip() for c in line.strip("|").split("|")] for line in lines)
+    return [dict(zip(header, cells, strict=True)) for cells in rows]
+
+
+OURS_MD = ("model", "benchmark", "method", "problems", "pass@1 (%)", "95 % CI (%)", "avg thinking tokens")
+PAPER_MD = "paper (reported) pass@1 (%)"
 
 
 def _assert_traceable(table_csv: Path, table_md: Path, doc: dict, main_window: int) -> None:
-    """Every number of both files equals the metrics file's number for that model/benchmark/method/window."""
+    """Every number of ours in both files equals the metrics file's number for that model/benchmark/
+    method/window; the only other columns are the paper's (checked by _assert_paper_traceable)."""
     table = pd.read_csv(table_csv)
+    assert set(table.columns) <= {*tables.COLUMNS, *tables.PAPER_COLUMNS, "profile"}
     leaves = doc["results"]
     expected = sum(1 for b in leaves.values() for m in b.values() for w in m.values() for key in w
                    if key == f"w{main_window}")
@@ -170,11 +224,39 @@ def _assert_traceable(table_csv: Path, table_md: Path, doc: dict, main_window: i
         labels[(row["model"], row["benchmark_label"], row["method"])] = leaf
     md = _md_rows(table_md.read_text())
     assert len(md) == len(table)
-    for model, label, method, problems, p1, ci, tokens in md:
-        leaf = labels[(model, label, method)]
-        lo, hi = (float(x) for x in re.fullmatch(r"\[(.+), (.+)\]", ci).groups())
-        assert (int(problems), float(p1), lo, hi, float(tokens)) == (
+    for row in md:
+        assert set(row) in ({*OURS_MD}, {*OURS_MD, PAPER_MD})
+        leaf = labels[(row["model"], row["benchmark"], row["method"])]
+        lo, hi = (float(x) for x in re.fullmatch(r"\[(.+), (.+)\]", row["95 % CI (%)"]).groups())
+        assert (int(row["problems"]), float(row["pass@1 (%)"]), lo, hi, float(row["avg thinking tokens"])) == (
             leaf["problems"], leaf["pass_at_1"], leaf["ci_low"], leaf["ci_high"], leaf["avg_thinking_tokens"])
+
+
+def _same(a, b) -> bool:
+    return (pd.isna(a) and pd.isna(b)) or a == b
+
+
+def _assert_paper_traceable(table_csv: Path, table_md: Path, paper: pd.DataFrame) -> None:
+    """Every paper number of both files is the one row of `paper` with figure == "main_table" for the
+    row's paper model (PAPER_MODEL) and paper benchmark (PAPER_BENCHMARK); "–" where there is none."""
+    table = pd.read_csv(table_csv)
+    reported = paper[paper["figure"] == "main_table"]
+    md = _md_rows(table_md.read_text())
+    assert len(md) == len(table)
+    for (_, row), shown in zip(table.iterrows(), md, strict=True):
+        assert _same(row["paper_model"], tables.PAPER_MODEL.get(row["model"]))
+        assert _same(row["paper_benchmark"], tables.PAPER_BENCHMARK.get(row["benchmark"]))
+        match = reported[(reported["model"] == row["paper_model"]) & (reported["benchmark"] == row["paper_benchmark"])]
+        assert len(match) <= 1
+        if match.empty:
+            assert math.isnan(row["paper_pass_at_1"]) and math.isnan(row["paper_avg_thinking_tokens"])
+            assert shown[PAPER_MD] == "–"
+            continue
+        ref = match.iloc[0]
+        assert _same(row["paper_pass_at_1"], ref["pass_at_1"])
+        assert _same(row["paper_avg_thinking_tokens"], ref["avg_thinking_tokens"])
+        number, who = re.fullmatch(r"(\S+) \((.+)\)", shown[PAPER_MD]).groups()
+        assert float(number) == ref["pass_at_1"] and who.startswith(f"{ref['model']} on ")
 
 
 def test_main_table_numbers_trace_to_the_metrics_file(tmp_path):
@@ -200,6 +282,72 @@ def test_main_table_rejects_a_window_the_run_does_not_have():
         tables.main_table(tables.metrics_rows(_metrics_doc(_samples())), main_window=4096)
 
 
+PAPER_MAIN_TABLE = """figure,benchmark,model,window,avg_thinking_tokens,pass_at_1,source
+main_table,livecodebench_v5,Z1-7B,4096,2031,35.3,"fixture"
+main_table,math500,Z1-7B,4096,,76.4,"fixture"
+main_table,math500,Qwen2.5-Coder-7B-Instruct,,,45.25,"fixture"
+main_table,gpqa_diamond,Z1-7B,4096,,47.5,"fixture"
+main_table,gpqa_diamond,R1-Distill-Qwen-7B,,,33.1,"fixture"
+"""
+
+
+def _paper_with_main_table() -> pd.DataFrame:
+    """references/paper_reported.csv as it is now plus main-table rows (the file gains such rows)."""
+    real = plots.read_paper_points(REPO / "references" / "paper_reported.csv")
+    real = real[real["figure"] != "main_table"]
+    return pd.concat([real, pd.read_csv(io.StringIO(PAPER_MAIN_TABLE))], ignore_index=True)
+
+
+def test_main_table_paper_column_traces_to_the_paper_rows(tmp_path):
+    doc = json.loads(json.dumps(_metrics_doc(_samples())))
+    ours = tables.main_table(tables.metrics_rows(doc), main_window=64)
+    paper = _paper_with_main_table()
+    table = tables.with_paper(ours, paper)
+    pd.testing.assert_frame_equal(table[list(tables.COLUMNS)], ours)  # ours untouched
+    got = table.set_index(["model", "benchmark"])
+    assert got.loc[("sft", "humaneval"), "paper_model"] == "Z1-7B"
+    assert got.loc[("sft", "humaneval"), "paper_benchmark"] == "livecodebench_v5"  # the stand-in's
+    assert got.loc[("sft", "humaneval"), "paper_pass_at_1"] == 35.3
+    assert got.loc[("sft", "humaneval"), "paper_avg_thinking_tokens"] == 2031
+    assert got.loc[("sft", "math500"), "paper_pass_at_1"] == 76.4
+    assert math.isnan(got.loc[("sft", "math500"), "paper_avg_thinking_tokens"])
+    assert got.loc[("base", "math500"), "paper_model"] == "Qwen2.5-Coder-7B-Instruct"
+    assert math.isnan(got.loc[("base", "humaneval"), "paper_pass_at_1"])  # the paper reports nothing
+    paths = tables.save(table, tmp_path, "main_table", profile="synthetic", models="m")
+    _assert_traceable(*paths, doc, 64)
+    _assert_paper_traceable(*paths, paper)
+    md = paths[1].read_text()
+    shown = {(r["model"], r["benchmark"]): r[PAPER_MD] for r in _md_rows(md)}
+    assert shown[("sft", STAND_IN)] == "35.3 (Z1-7B on LiveCodeBench v5)"
+    assert shown[("sft", "math500")] == "76.4 (Z1-7B on MATH500)"
+    assert shown[("base", "math500")] == "45.25 (Qwen2.5-Coder-7B-Instruct on MATH500)"
+    assert shown[("base", STAND_IN)] == "–"
+    assert "the Z1 paper's own number for its 7B models on the full benchmarks" in md
+    assert "for reference only" in md
+    without = tables.save(ours, tmp_path / "ours", "main_table", profile="synthetic", models="m")[1].read_text()
+    assert PAPER_MD not in without and "for reference only" not in without
+
+
+def test_main_table_paper_column_from_the_committed_references(tmp_path):
+    """Against the real references/paper_reported.csv, whatever main-table rows it holds."""
+    doc = json.loads(json.dumps(_metrics_doc(_samples())))
+    paper = plots.read_paper_points(REPO / "references" / "paper_reported.csv")
+    table = tables.with_paper(tables.main_table(tables.metrics_rows(doc), main_window=64), paper)
+    paths = tables.save(table, tmp_path, "main_table", profile="synthetic", models="m")
+    _assert_traceable(*paths, doc, 64)
+    _assert_paper_traceable(*paths, paper)
+
+
+def test_with_paper_rejects_two_paper_rows_for_one_pair():
+    paper = pd.concat([_paper_with_main_table(), pd.read_csv(io.StringIO(PAPER_MAIN_TABLE))], ignore_index=True)
+    with pytest.raises(ValueError, match=r"more than one row for .*'Z1-7B', 'math500'"):
+        tables.with_paper(tables.main_table(tables.metrics_rows(_metrics_doc(_samples())), 64), paper)
+
+
+def test_paper_benchmark_has_one_copy():
+    assert plots.PAPER_BENCHMARK is tables.PAPER_BENCHMARK
+
+
 @pytest.mark.parametrize("profile", ["mini", "ci"])
 def test_committed_results_table_traces_to_their_metrics(tmp_path, profile):
     """The committed metrics of a profile give a traceable table; a committed table must match them."""
@@ -214,5 +362,17 @@ def test_committed_results_table_traces_to_their_metrics(tmp_path, profile):
     paths = tables.save(table, tmp_path, "main_table", profile=profile, models="m")
     _assert_traceable(*paths, doc, main_window)
     committed = res / "tables" / "main_table.csv"
-    if committed.exists():
+    if committed.exists():  # ours strictly; the paper's columns, where present, against the references
         _assert_traceable(committed, res / "tables" / "main_table.md", doc, main_window)
+        if set(tables.PAPER_COLUMNS) <= set(pd.read_csv(committed).columns):
+            _assert_paper_traceable(committed, res / "tables" / "main_table.md",
+                                    plots.read_paper_points(REPO / "references" / "paper_reported.csv"))
+
+
+def test_table_title_names_what_the_table_holds(tmp_path):
+    table = pd.DataFrame([{"model": "sft", "benchmark": "math500", "benchmark_label": "math500", "method": "r1",
+                           "window": 64, "problems": 6, "pass_at_1": 50.0, "ci_low": 16.67, "ci_high": 83.33,
+                           "avg_thinking_tokens": 60.5}])
+    md = tables.save(table, tmp_path, "controls", profile="mini", models="sft = x", title="Test-time controls of sft")[1]
+    assert md.read_text().startswith("Test-time controls of sft (profile: mini; thinking window W = 64")
+    assert "Main table" in tables.to_markdown(table, profile="mini", models="sft = x")

@@ -14,6 +14,7 @@ from z1.engines.base import Request, Sampling
 from z1.thinking import CORRECTED, PAPER, STWOptions, shifted_thinking_window, window_sweep
 
 W, M = 20, 50
+PIPE = ord("|") + 10  # used as a stop token id
 LONG = "thinking " * 100  # never ends by itself (and the fake repeats its last char forever)
 
 
@@ -30,6 +31,8 @@ def script(prompt: str, j: int) -> str:
         return "short<EOS>" if j == 0 else LONG
     if q == "mixed2":  # sample 0 does not finish, sample 1 does
         return LONG if j == 0 else "short<EOS>"
+    if q == "pipe":  # the stop id PIPE in slot 6
+        return "abcde|" + LONG
     if q == "stopper":  # a stop string inside the thinking
         return "abc STOP def" + LONG
     if q == "think":  # R1-style: closes its thinking early, then answers
@@ -292,6 +295,16 @@ def test_r1_truncation(eng):
     assert not easy.window_hit and easy.answer == "short" and easy.pass2_token_ids is None
 
 
+def test_r1_truncation_no_answer_budget_left(eng):
+    ps = [chat(eng, "hard"), chat(eng, "think"), chat(eng, "easy")]
+    hard, think, easy = thinking.r1_truncation(eng, ps, window=M, max_tokens=M)  # "remaining" = 0
+    assert len(eng.calls) == 1 and hard.options["answer_budget_tokens"] == 0
+    assert hard.answer == "" and think.answer == "" and all("no token budget" in r.notes[0] for r in (hard, think))
+    assert easy.answer == "short" and easy.finish_reason == "stop" and not easy.notes  # an EOS-finished output stands
+    (think,) = thinking.r1_truncation(eng, ps[1:2], window=M, max_tokens=M, answer_budget=5)
+    assert think.answer == "\n\nfina" and eng.calls[-1][0].max_tokens == 5
+
+
 def test_budget_forcing(eng):
     recs = thinking.budget_forcing(eng, [chat(eng, "hard"), chat(eng, "easy")], window=W, max_tokens=M, min_thinking=10)
     hard, easy = recs
@@ -340,7 +353,187 @@ def test_other_methods_reject_typos_but_accept_stw_options(eng):
         thinking.r1_truncation(eng, [chat(eng, "easy")], window=4, max_tokens=M, forced="x")
 
 
-def test_window_sweep_other_methods_run_per_window(eng):
-    out = window_sweep(eng, [chat(eng, "hard")], [4, 8], function="r1_truncation", max_tokens=M)
+def test_window_sweep_other_methods_share_pass1(eng):
+    p = chat(eng, "hard")
+    out = window_sweep(eng, [p], [4, 8], function="r1_truncation", max_tokens=M)
     assert [out[w][0].thinking_tokens for w in (4, 8)] == [4, 8]
     assert all(r.method == "r1_truncation" and r.window_hit for w in (4, 8) for r in out[w])
+    assert [c[0].max_tokens for c in eng.calls if c[0].prompt_ids == tuple(p)] == [8]  # one first round, at 8
+    assert [c[0].max_tokens for c in eng.calls[1:]] == [M - 4, M - 8]  # each window's own answer
+    assert out[4][0].answer == out[8][0].answer == "ANS0"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# shared first round for R1 truncation and budget forcing
+SWEEP_QS = ["easy", "hard", "edge8", "edge9", "edge16", "edge17", "think", "stopper", "mixed", "mixed2", "pipe"]
+SWEEP_WS = [4, 8, 10, 11, 16, 30, 80]  # "hmm</think>" is 11 tokens; 80 > M is clamped (no answer budget left)
+_NEUTRAL = {"timings": {}, "notes": [], "pass1_cached_prompt_tokens": None, "pass2_cached_prompt_tokens": None}
+
+
+def _strip(recs):
+    return [r.to_dict() | _NEUTRAL for r in recs]
+
+
+def _first_rounds(eng, ps):
+    """(max_tokens, retain) of every call whose first request is a first round (the bare prompt)."""
+    return [(c[0].max_tokens, f) for c, f in zip(eng.calls, eng.retain_flags, strict=True)
+            if c[0].prompt_ids == tuple(ps[0])]
+
+
+def _check_shared(swept, ind, top):
+    for w in SWEEP_WS:
+        assert _strip(swept[w]) == _strip(ind[w]), w
+        assert all(f"pass 1 shared with window {top} (greedy window sweep)" in r.notes for r in swept[w])
+        assert all(r.timings["pass1_shared"] is True for r in swept[w])
+        assert not any("shared" in n for r in ind[w] for n in r.notes)
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_window_sweep_r1_shared_equals_independent_runs(n):
+    s = Sampling(n=n)
+    eng = FakeEngine(script)
+    ps = [chat(eng, q) for q in SWEEP_QS]
+    kw = {"max_tokens": M, "sampling": s, "stop": ["STOP"], "stop_token_ids": [PIPE]}
+    swept = window_sweep(eng, ps, SWEEP_WS, function="r1_truncation", **kw)
+    assert _first_rounds(eng, ps) == [(M, True)]  # once, at the largest window clamped to M
+    assert eng.calls[0][0].stop == (P.THINK_CLOSE,) and eng.calls[0][0].stop_token_ids == (PIPE,)
+    ind = {w: thinking.r1_truncation(FakeEngine(script), ps, window=w, **kw) for w in SWEEP_WS}
+    _check_shared(swept, ind, M)
+    by = {(w, r.prompt_index, r.sample_index): r for w in SWEEP_WS for r in swept[w]}
+    think = SWEEP_QS.index("think")
+    assert by[(10, think, 0)].window_hit and by[(10, think, 0)].answer == "ANS0"  # capped just before </think>
+    assert not by[(11, think, 0)].window_hit and by[(11, think, 0)].answer == "\n\nfinal 7"  # </think> in slot 11
+    e8 = SWEEP_QS.index("edge8")
+    assert not by[(8, e8, 0)].window_hit and by[(8, e8, 0)].answer == "x" * 7  # EOS in slot w: finished
+    e9 = SWEEP_QS.index("edge9")
+    assert by[(8, e9, 0)].window_hit and by[(8, e9, 0)].pass1_token_ids == [ord("x") + 10] * 8  # slot w + 1: capped
+    assert by[(80, e9, 0)].answer == "x" * 8 and by[(80, 1, 0)].answer == ""  # W == M: no budget left
+    pipe = SWEEP_QS.index("pipe")
+    assert by[(4, pipe, 0)].window_hit and by[(8, pipe, 0)].answer == "abcde"  # the stop id ends the first round
+    # pass 2 continues the shared first-round ids: the prefix is reusable
+    assert all(r.pass2_cached_prompt_tokens == r.prompt_tokens + 8 for r in swept[8] if r.window_hit)
+
+
+@pytest.mark.parametrize("min_thinking", [0, 12])
+@pytest.mark.parametrize("ends", [(), (P.THINK_CLOSE,)])
+@pytest.mark.parametrize("n", [1, 2])
+def test_window_sweep_budget_forcing_shared_equals_independent_runs(min_thinking, ends, n):
+    s = Sampling(n=n)
+    kw = {"min_thinking": min_thinking, "end_of_thinking": list(ends), "stop": ["STOP"], "stop_token_ids": [PIPE],
+          "max_tokens": M, "sampling": s}
+    eng = FakeEngine(script)
+    ps = [chat(eng, q) for q in SWEEP_QS]
+    swept = window_sweep(eng, ps, SWEEP_WS, function="budget_forcing", **kw)
+    # once, at the top window; KV kept for every row when short finished rows get "Wait" rounds
+    assert _first_rounds(eng, ps) == [(M, True if min_thinking else 4)]
+    assert eng.calls[0][0].stop == ends and eng.calls[0][0].stop_token_ids == (PIPE,)
+    ind = {w: thinking.budget_forcing(FakeEngine(script), ps, window=w, **kw) for w in SWEEP_WS}
+    _check_shared(swept, ind, M)
+    waits = [r for w in SWEEP_WS for r in swept[w] if any("Wait" in x for x in r.notes)]
+    assert bool(waits) == (min_thinking > 0)  # the "Wait" rounds ran per window
+    assert any(r.window_hit and r.answer == "ANS0" for r in swept[8])
+    assert all(r.timings["rounds_s"][0] == swept[4][0].timings["rounds_s"][0] for w in SWEEP_WS for r in swept[w])
+    think = SWEEP_QS.index("think")
+    t11 = swept[11][think * n]
+    if ends:  # "</think>" completes in slot 11: thinking ended within the window (no room left for a "Wait")
+        assert not t11.window_hit and t11.thinking_tokens == 11 and t11.finish_reason == "stop"
+    else:
+        assert t11.window_hit and t11.thinking_tokens == 11
+
+
+@pytest.mark.parametrize("function", ["r1_truncation", "budget_forcing"])
+def test_window_sweep_sampled_or_unshared_runs_per_window(function):
+    eng = FakeEngine(script)
+    p = chat(eng, "hard")
+    out = window_sweep(eng, [p], [4, 8], function=function, max_tokens=M, sampling=Sampling(temperature=1.0, seed=0))
+    assert [m for m, _ in _first_rounds(eng, [p])] == [4, 8]
+    assert not any("shared" in x for w in (4, 8) for r in out[w] for x in r.notes)
+    assert [out[w][0].thinking_tokens for w in (4, 8)] == [4, 8]
+    eng = FakeEngine(script)
+    window_sweep(eng, [p], [4, 8], function=function, max_tokens=M, shared=False)
+    assert [m for m, _ in _first_rounds(eng, [p])] == [4, 8]
+    eng = FakeEngine(script)
+    (r,) = window_sweep(eng, [p], [8], function=function, max_tokens=M)[8]
+    assert [m for m, _ in _first_rounds(eng, [p])] == [8] and "pass1_shared" not in r.timings
+
+
+def test_window_sweep_validates_before_generating(eng):
+    p = [chat(eng, "hard")]
+    for function, kw, msg in [("r1_truncation", {"forced": "x"}, "unknown option"),
+                              ("budget_forcing", {"min_thinkng": 3}, "unknown option"),
+                              ("budget_forcing", {"answer_budget": 0}, "answer_budget"),
+                              ("r1_truncation", {"answer_budget": "foo"}, "answer_budget"),
+                              ("budget_forcing", {"min_thinking": -1}, "min_thinking"),
+                              ("r1_truncation", {"pass1": []}, "pass1"),
+                              ("shifted_thinking_window", {"pass1": []}, "pass1")]:
+        with pytest.raises(ValueError, match=msg):
+            window_sweep(eng, p, [4, 8], function=function, max_tokens=M, **kw)
+    assert eng.calls == []
+
+
+def test_pass1_is_not_an_ignored_option(eng):
+    p = [chat(eng, "easy")]
+    with pytest.raises(ValueError, match="unknown option"):
+        thinking.no_cap(eng, p, max_tokens=M, pass1=[[]])
+    with pytest.raises(ValueError, match="unknown STW option"):
+        shifted_thinking_window(eng, p, window=4, max_tokens=M, pass1=[[]])
+    with pytest.raises(ValueError, match="unknown option"):
+        thinking.r1_truncation(eng, p, window=4, max_tokens=M, pass_1=[[]])
+    assert "pass1" not in thinking._CROSS_METHOD
+
+
+@pytest.mark.parametrize("function", ["r1_truncation", "budget_forcing"])
+def test_pass1_shape_is_checked(eng, function):
+    fn = thinking.METHODS[function]
+    ps = [chat(eng, "hard"), chat(eng, "easy")]
+    good = [c for cs in eng.generate([Request(tuple(p), 4) for p in ps]) for c in [cs]]
+    eng.calls.clear()
+    recs = fn(eng, ps, window=4, max_tokens=M, pass1=good)
+    assert [r.pass1_token_ids[:4] for r in recs] == [list(c[0].token_ids[:4]) for c in good]
+    assert eng.calls and all(len(r.prompt_ids) > len(ps[0]) for c in eng.calls for r in c)  # no first round generated
+    long = eng.generate([Request(tuple(ps[0]), 8), Request(tuple(ps[1]), 8)])
+    for bad, msg in [(good[:1], "one list of 1 completion"), (good + good, "for 2 prompt"),
+                     ([good[0], []], r"pass1\[1\] must be a list of 1"), ([good[0], [1]], "not a Completion"),
+                     (long, "does not fit window 4"), ([good[0], good[1] * 2], "pass1\\[1\\]"), ("ab", "pass1")]:
+        with pytest.raises(ValueError, match=msg):
+            fn(eng, ps, window=4, max_tokens=M, pass1=bad)
+    with pytest.raises(ValueError, match=r"pass1\[0\] must be a list of 2"):
+        fn(eng, ps, window=4, max_tokens=M, sampling=Sampling(n=2), pass1=good)
+
+
+@pytest.mark.parametrize("ab, want", [("remaining", M - W), ("full", M), (7, 7)])
+def test_budget_forcing_answer_budget(eng, ab, want):
+    (r,) = thinking.budget_forcing(eng, [chat(eng, "hard")], window=W, max_tokens=M, answer_budget=ab)
+    assert len(eng.calls) == 2 and eng.calls[1][0].max_tokens == want
+    assert eng.tokenizer.decode(eng.calls[1][0].prompt_ids).endswith(P.S1_FINAL_ANSWER)
+    assert r.options["answer_budget"] == ab and r.options["answer_budget_tokens"] == want
+    assert r.window_hit and r.answer == "ANS0"
+
+
+def test_budget_forcing_answer_budget_remaining_at_max_tokens(eng):
+    (r,) = thinking.budget_forcing(eng, [chat(eng, "hard")], window=80, max_tokens=M)
+    assert len(eng.calls) == 1 and r.window == M and r.answer == "" and r.options["answer_budget_tokens"] == 0
+    assert any("no token budget" in n for n in r.notes)
+    (r,) = thinking.budget_forcing(FakeEngine(script), [chat(eng, "hard")], window=80, max_tokens=M,
+                                   answer_budget="full")
+    assert r.answer == "ANS0" and r.options["answer_budget_tokens"] == M
+
+
+@pytest.mark.parametrize("function", ["r1_truncation", "budget_forcing"])
+@pytest.mark.parametrize("bad", ["foo", 0, -3, True, 2.5, None, "7"])
+def test_answer_budget_rejects_bad_values(eng, function, bad):
+    with pytest.raises(ValueError, match="answer_budget must be 'remaining', 'full' or an int >= 1"):
+        thinking.METHODS[function](eng, [chat(eng, "hard")], window=W, max_tokens=M, answer_budget=bad)
+    assert eng.calls == []
+
+
+@pytest.mark.parametrize("function", ["shifted_thinking_window", "r1_truncation", "budget_forcing", "no_cap"])
+def test_window_sweep_passes_answer_budget_to_every_method(eng, function):
+    out = window_sweep(eng, [chat(eng, "hard")], [4, 8], function=function, max_tokens=M, answer_budget=7)
+    if function == "no_cap":
+        assert out[4] is out[8] and len(eng.calls) == 1
+        return
+    for w in (4, 8):
+        (r,) = out[w]
+        assert r.window_hit and r.options["answer_budget_tokens"] == 7 and r.pass2_finish_reason == "stop"
+    assert [c[0].max_tokens for c in eng.calls[1:]] == [7, 7]

@@ -4,6 +4,12 @@ Output layout: `<out_dir>/<model>/<benchmark>/<method>.jsonl`, one row per (wind
 sample) with the problem (so grading never needs the loader), the method's record (pass-1/pass-2
 tokens and text, answer, thinking tokens) and full provenance.
 
+Methods: ``inference.methods`` maps a name to a function of ``z1.thinking.METHODS`` and its options;
+a method's optional ``models`` list restricts it to those models (the mini profile runs the four
+test-time controls on the fine-tuned model only). Within one model and benchmark the engine is
+wrapped in ``engines.memo.MemoView``, so a greedy request two methods share (the first pass of both
+STW modes and of s1 budget forcing) is decoded once.
+
 Resumable: problems are processed in batches; a batch's rows are appended and flushed when the
 batch finishes, so killing the run loses at most the batch in flight, and a restart skips every
 (window, problem, sample) already on disk. Under greedy decoding the rows do not depend on batch
@@ -24,6 +30,7 @@ from z1 import benchmarks, provenance, thinking
 from z1.engines import make_engine
 from z1.engines.adapter import AdapterView, adapter_for
 from z1.engines.base import Sampling
+from z1.engines.memo import MemoView
 
 
 class InferenceError(ValueError):
@@ -57,10 +64,29 @@ def _truncate_torn_tail(path: Path) -> None:
 
 
 def method_function(name: str) -> Callable:
-    fn = getattr(thinking, name, None)
-    if fn is None or not callable(fn):
-        raise InferenceError(f"unknown test-time method function {name!r} in z1.thinking")
+    fn = thinking.METHODS.get(name)
+    if fn is None:
+        raise InferenceError(f"unknown test-time method function {name!r}; known: {sorted(thinking.METHODS)}")
     return fn
+
+
+def method_plan(inf: Mapping) -> dict[str, list[str]]:
+    """For each method, the model keys it runs on: a method's optional ``models`` list (e.g. the
+    test-time controls only on the fine-tuned model), else every model. Checked before any engine
+    starts: unknown functions or model keys are clear errors."""
+    plan = {}
+    for name, mcfg in (inf.get("methods") or {}).items():
+        mcfg = mcfg or {}
+        method_function(mcfg.get("function", "shifted_thinking_window"))
+        models = list(mcfg.get("models") or inf["models"])
+        unknown = [m for m in models if m not in inf["models"]]
+        if unknown:
+            raise InferenceError(f"method {name!r} names models {unknown} that are not in inference.models "
+                                 f"{list(inf['models'])}")
+        plan[name] = models
+    if not plan:
+        raise InferenceError("no test-time methods configured (inference.methods is empty)")
+    return plan
 
 
 def run_benchmark(engine, problems: list, *, out_path: Path, method_name: str, method_cfg: Mapping,
@@ -70,7 +96,7 @@ def run_benchmark(engine, problems: list, *, out_path: Path, method_name: str, m
     windows = sorted({int(w) for w in windows})
     if not windows:
         raise InferenceError("no windows configured")
-    options = {k: v for k, v in method_cfg.items() if k != "function"}
+    options = {k: v for k, v in method_cfg.items() if k not in ("function", "models")}
     fn_name = method_cfg.get("function", "shifted_thinking_window")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     _truncate_torn_tail(out_path)
@@ -150,8 +176,10 @@ def run(cfg: Mapping, *, model_dirs: Mapping[str, Path], out_dir: Path, progress
     s = inf["sampling"]
     sampling = Sampling(temperature=float(s.get("temperature", 0.0)), top_p=float(s.get("top_p", 1.0)),
                         seed=s.get("seed"), n=int(s.get("n", 1)))
+    methods = method_plan(inf)
     plan = engine_plan(inf, model_dirs)
-    summary: dict = {"rows_written": 0, "files": [], "shared_engines": {k: v for k, v in plan.items() if v}}
+    summary: dict = {"rows_written": 0, "files": [], "shared_engines": {k: v for k, v in plan.items() if v},
+                     "greedy_requests_reused": 0}
     engines: dict[str, object] = {}  # owner key -> engine, closed when its last user is done
     try:
         for i, model_key in enumerate(inf["models"]):
@@ -173,21 +201,25 @@ def run(cfg: Mapping, *, model_dirs: Mapping[str, Path], out_dir: Path, progress
                 **provenance.base(cfg["name"]),
                 "model": model_key,
                 "model_source": provenance.model_manifest(model_dir),
-                "engine": engine.info(),
+                "engine": MemoView(engine).info(),
                 "dtype": compute["dtype"],
             }
             for bench_name, bench_cfg in inf["benchmarks"].items():
                 bench_cfg = dict(bench_cfg or {})
                 problems = benchmarks.load(bench_name, **bench_cfg)
+                memo = MemoView(engine)  # methods opening with the same greedy request decode it once
                 for method_name, method_cfg in inf["methods"].items():
+                    if model_key not in methods[method_name]:
+                        continue
                     out_path = out_dir / model_key / bench_name / f"{method_name}.jsonl"
                     summary["rows_written"] += run_benchmark(
-                        engine, problems, out_path=out_path, method_name=method_name, method_cfg=method_cfg,
+                        memo, problems, out_path=out_path, method_name=method_name, method_cfg=method_cfg or {},
                         windows=inf["windows"], max_tokens=int(inf["max_tokens"]), sampling=sampling,
                         batch_size=int(inf["batch_size"]),
                         row_base={**base_row, "benchmark": bench_name, "benchmark_options": bench_cfg},
                         progress=progress)
                     summary["files"].append(str(out_path))
+                summary["greedy_requests_reused"] += memo.hits
             later = inf["models"][i + 1:]
             if not any((plan[k] or k) == owner for k in later):
                 engines.pop(owner).close()

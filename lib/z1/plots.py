@@ -9,6 +9,10 @@ for which the paper reports nothing comparable say so on the figure.
 
     fig = plots.test_time_scaling(curves, plots.read_paper_points(), profile="mini", models="base = ...")
     plots.save(fig, "results/mini/figures", "test_time_scaling")     # .png + .pdf
+
+`test_time_controls` puts the test-time controls (STW corrected and as in the authors' code, R1-style
+truncation, s1 budget forcing) of one model side by side; `generation_examples` shows the simple and the
+complex generation that `z1.examples.pick` chose.
 """
 
 from __future__ import annotations
@@ -24,14 +28,11 @@ import seaborn as sns  # noqa: E402
 
 from z1.data import rank_correlation  # noqa: E402
 from z1.evaluation import benchmark_label  # noqa: E402
+from z1.examples import excerpt  # noqa: E402
+from z1.tables import PAPER_BENCHMARK  # noqa: E402  (one copy, shared with the main table)
 
-# Which of the paper's benchmarks each of ours is compared with (offline stand-ins included).
-PAPER_BENCHMARK = {
-    "humaneval": "livecodebench_v5",
-    "livecodebench_v5": "livecodebench_v5",
-    "gpqa_diamond": "gpqa_diamond",
-    "math500": "math500",
-}
+METHOD_LABELS = {"stw": "STW (corrected)", "stw_paper": "STW (authors' code)", "r1": "R1-style truncation",
+                 "s1": "s1 budget forcing", "no_cap": "no cap"}
 MARKERS = ["o", "s", "^", "D", "v", "P"]
 LINESTYLES = ["-", "-.", ":", (0, (5, 1))]
 
@@ -52,18 +53,18 @@ def _draw_ours(ax, df: pd.DataFrame, series: list[str]) -> None:
     for i, (label, g) in enumerate(df.groupby(series, sort=True)):
         g = g.sort_values("avg_thinking_tokens")
         name = " / ".join(label) if isinstance(label, tuple) else str(label)
-        ax.plot(g["avg_thinking_tokens"], g["pass_at_1"], marker=MARKERS[i % len(MARKERS)],
-                linestyle=LINESTYLES[i % len(LINESTYLES)], linewidth=1.6, label=name)
-        if {"ci_low", "ci_high"} <= set(g.columns):
-            ax.fill_between(g["avg_thinking_tokens"], g["ci_low"], g["ci_high"], alpha=0.12)
+        (line,) = ax.plot(g["avg_thinking_tokens"], g["pass_at_1"], marker=MARKERS[i % len(MARKERS)],
+                          linestyle=LINESTYLES[i % len(LINESTYLES)], linewidth=1.6, label=name)
+        if {"ci_low", "ci_high"} <= set(g.columns):  # the band in its curve's colour
+            ax.fill_between(g["avg_thinking_tokens"], g["ci_low"], g["ci_high"], alpha=0.12, color=line.get_color())
 
 
-def _draw_paper(ax, paper: pd.DataFrame) -> None:
+def _draw_paper(ax, paper: pd.DataFrame, note: str = "") -> None:
     for i, (model, g) in enumerate(paper.groupby("model", sort=True)):
         g = g.sort_values("avg_thinking_tokens")
         ax.plot(g["avg_thinking_tokens"], g["pass_at_1"], linestyle="--", color="0.45",
                 marker=MARKERS[(i + 3) % len(MARKERS)], markerfacecolor="white", markersize=5,
-                linewidth=1.0, label=f"paper (reported): {model}")
+                linewidth=1.0, label=f"paper (reported): {model}{note}")
 
 
 def test_time_scaling(curves: pd.DataFrame, paper: pd.DataFrame | None, *, profile: str, models: str):
@@ -86,6 +87,43 @@ def test_time_scaling(curves: pd.DataFrame, paper: pd.DataFrame | None, *, profi
     fig.suptitle("Test-time scaling with the shifted thinking window", fontsize=11)
     _footer(fig, profile, models)
     fig.tight_layout(rect=(0, 0.03, 1, 1))
+    return fig
+
+
+def method_label(method: str) -> str:
+    return METHOD_LABELS.get(method, method)
+
+
+def test_time_controls(curves: pd.DataFrame, paper: pd.DataFrame | None, *, model: str, profile: str, models: str):
+    """The test-time controls run on one model, one curve per method (pass@1 against average thinking
+    tokens across windows, log2 x-axis), one panel per benchmark. The paper reports test-time scaling
+    for STW only, so its Z1-7B points are overlaid as such and the figure says it compares no other control."""
+    _style()
+    rows = curves[curves["model"] == model]
+    if rows.empty:
+        raise ValueError(f"no curves of model {model!r}; models present: {sorted(curves['model'].unique().tolist())}")
+    rows = rows.assign(method=rows["method"].map(method_label))
+    benches = list(dict.fromkeys(rows["benchmark"]))
+    fig, axes = plt.subplots(1, len(benches), figsize=(4.2 * len(benches), 3.8), squeeze=False)
+    for ax, bench in zip(axes[0], benches, strict=True):
+        sub = rows[rows["benchmark"] == bench]
+        _draw_ours(ax, sub, ["method"])
+        ref = PAPER_BENCHMARK.get(bench)
+        if paper is not None and ref is not None:
+            reported = paper[(paper["figure"] == "test_time_scaling") & (paper["benchmark"] == ref)
+                             & (paper["model"] == "Z1-7B")]
+            _draw_paper(ax, reported, note=" (STW only)")
+        label = sub["benchmark_label"].iloc[0] if "benchmark_label" in sub else bench
+        ax.set_title(label if len(label) < 40 else label.replace(" (", "\n("), fontsize=9)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("average thinking tokens (log2)")
+        ax.set_ylabel("pass@1 (%)")
+        ax.legend(fontsize=6.5, loc="best")
+    fig.suptitle(f"Test-time controls on {model}", fontsize=11)
+    fig.text(0.99, 0.005, "paper: reports test-time scaling for STW only and compares no other test-time control",
+             fontsize=6.5, color="0.35", ha="right", va="bottom")
+    _footer(fig, profile, models)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
 
 
@@ -200,6 +238,35 @@ def token_matched_subsets(section: dict, *, profile: str, teacher: str):
              fontsize=6.5, color="0.35", ha="right", va="bottom")
     _footer(fig, profile, teacher, who="teacher")
     fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig
+
+
+def generation_examples(examples: pd.DataFrame, *, profile: str, models: str,
+                        width: int = 78, question_lines: int = 10, trajectory_lines: int = 48):
+    """`examples.pick`'s two generations side by side (simple | complex): question and trajectory in
+    monospace, wrapped at `width` and cut with a "… (N more lines)" marker; titled with the thinking
+    tokens and the verdict."""
+    _style()
+    by_kind = examples.set_index("kind")
+    missing = [k for k in ("simple", "complex") if k not in by_kind.index]
+    if missing:
+        raise ValueError(f"examples lack {missing}; kinds present: {list(by_kind.index)}")
+    fig, axes = plt.subplots(1, 2, figsize=(13.0, 8.0))
+    for ax, kind in zip(axes, ("simple", "complex"), strict=True):
+        ex = by_kind.loc[kind]
+        ax.axis("off")
+        body = (f"question:\n{excerpt(ex['question'], width=width, max_lines=question_lines)}\n\n"
+                f"trajectory (thinking, hint, answer):\n{excerpt(ex['trajectory'], width=width, max_lines=trajectory_lines)}")
+        # parse_math=False: MATH500 trajectories are full of $...$, which is text here, not mathtext
+        ax.text(0.0, 1.0, body, transform=ax.transAxes, ha="left", va="top", family="monospace",
+                fontsize=6.3, parse_math=False)
+        verdict = "correct" if ex["correct"] else "incorrect"
+        window = "hit the window" if ex["window_hit"] else "finished inside the window"
+        ax.set_title(f"{kind}: {int(ex['thinking_tokens'])} thinking tokens, {verdict}\n"
+                     f"{ex['problem_id']} ({window})", fontsize=9, loc="left")
+    fig.suptitle("Simple vs complex generations", fontsize=11)
+    _footer(fig, profile, models)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     return fig
 
 

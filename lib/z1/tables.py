@@ -8,6 +8,12 @@ profile's main window, taken number for number from the evaluation stage's metri
 
 The Markdown shows pass@1 and its interval with 2 decimals and thinking tokens with 1, the precision
 `metrics/evaluation.json` stores, so no number in either file differs from the metrics file.
+
+The paper's own main-table numbers (rows of `references/paper_reported.csv` with figure == "main_table",
+its 7B models on the full benchmarks) can sit beside ours, for reference only, in separate `paper_*`
+columns:
+
+    table = tables.with_paper(table, plots.read_paper_points())   # paper_model, paper_pass_at_1, ...
 """
 
 from __future__ import annotations
@@ -21,6 +27,18 @@ from z1.evaluation import benchmark_label
 
 NUMBERS = ("problems", "pass_at_1", "ci_low", "ci_high", "avg_thinking_tokens")
 COLUMNS = ("model", "benchmark", "benchmark_label", "method", "window", *NUMBERS)
+PAPER_COLUMNS = ("paper_model", "paper_benchmark", "paper_pass_at_1", "paper_avg_thinking_tokens")
+
+# Which of the paper's benchmarks each of ours is compared with (offline stand-ins included).
+PAPER_BENCHMARK = {
+    "humaneval": "livecodebench_v5",
+    "livecodebench_v5": "livecodebench_v5",
+    "gpqa_diamond": "gpqa_diamond",
+    "math500": "math500",
+}
+# Which of the paper's models each of our model keys is compared with (sft is our Z1 stand-in).
+PAPER_MODEL = {"z1": "Z1-7B", "sft": "Z1-7B", "base": "Qwen2.5-Coder-7B-Instruct", "r1_distill": "R1-Distill-Qwen-7B"}
+PAPER_BENCHMARK_LABELS = {"livecodebench_v5": "LiveCodeBench v5", "gpqa_diamond": "GPQA Diamond", "math500": "MATH500"}
 
 
 def metrics_rows(doc: Mapping) -> pd.DataFrame:
@@ -49,8 +67,35 @@ def main_table(tidy: pd.DataFrame, main_window: int) -> pd.DataFrame:
     return rows.loc[:, list(COLUMNS)].reset_index(drop=True)
 
 
-def to_markdown(table: pd.DataFrame, *, profile: str, models: str) -> str:
-    """A caption naming the profile, window and models, then the table (numbers as stored)."""
+def with_paper(table: pd.DataFrame, paper_points: pd.DataFrame) -> pd.DataFrame:
+    """`table` with PAPER_COLUMNS added: the paper's model and benchmark that each row is compared with
+    (PAPER_MODEL, PAPER_BENCHMARK) and that pair's numbers from the paper rows with figure ==
+    "main_table"; NaN where the paper reports nothing. Our columns are left as they are."""
+    reported = paper_points[paper_points["figure"] == "main_table"]
+    twice = reported[reported.duplicated(["model", "benchmark"], keep=False)]
+    if not twice.empty:
+        raise ValueError("the paper's main table has more than one row for "
+                         f"{sorted(set(zip(twice['model'], twice['benchmark'], strict=True)))}")
+    reported = reported.set_index(["model", "benchmark"])
+    out = table.assign(paper_model=table["model"].map(PAPER_MODEL),
+                       paper_benchmark=table["benchmark"].map(PAPER_BENCHMARK))
+    keys = list(zip(out["paper_model"], out["paper_benchmark"], strict=True))
+    for column in ("pass_at_1", "avg_thinking_tokens"):
+        numbers = reported[column] if column in reported else pd.Series(dtype=float)
+        out[f"paper_{column}"] = [float(numbers.get(key, float("nan"))) for key in keys]
+    return out
+
+
+def _paper_cell(row) -> str:
+    if pd.isna(row["paper_pass_at_1"]):
+        return "–"
+    bench = PAPER_BENCHMARK_LABELS.get(row["paper_benchmark"], row["paper_benchmark"])
+    return f"{row['paper_pass_at_1']:g} ({row['paper_model']} on {bench})"
+
+
+def to_markdown(table: pd.DataFrame, *, profile: str, models: str, title: str = "Main table") -> str:
+    """A caption naming the profile, window and models, then the table (numbers as stored); with the
+    columns of `with_paper`, also the paper's reported pass@1 ("–" where it reports none)."""
     shown = pd.DataFrame({
         "model": table["model"],
         "benchmark": table["benchmark_label"],
@@ -61,17 +106,24 @@ def to_markdown(table: pd.DataFrame, *, profile: str, models: str) -> str:
         "avg thinking tokens": table["avg_thinking_tokens"].map("{:.1f}".format),
     })
     windows = ", ".join(str(w) for w in dict.fromkeys(table["window"]))
-    caption = (f"Main table (profile: {profile}; thinking window W = {windows}; models: {models}). "
+    caption = (f"{title} (profile: {profile}; thinking window W = {windows}; models: {models}). "
                "pass@1 over problems with a 95 % bootstrap CI; thinking tokens averaged over samples.")
     align = ("left", "left", "left", "right", "right", "right", "right")
+    if set(PAPER_COLUMNS) <= set(table.columns):
+        shown["paper (reported) pass@1 (%)"] = [_paper_cell(row) for _, row in table.iterrows()]
+        caption += (" The paper (reported) column is the Z1 paper's own number for its 7B models on the full"
+                    " benchmarks (main_table rows of references/paper_reported.csv), for reference only: where"
+                    " our models are smaller or our benchmarks are slices or stand-ins, it is not our number.")
+        align += ("right",)
     return caption + "\n\n" + shown.to_markdown(index=False, disable_numparse=True, colalign=align) + "\n"
 
 
-def save(table: pd.DataFrame, out_dir: str | Path, name: str, *, profile: str, models: str) -> list[Path]:
+def save(table: pd.DataFrame, out_dir: str | Path, name: str, *, profile: str, models: str,
+         title: str = "Main table") -> list[Path]:
     """Write `<name>.csv` (with a profile column) and `<name>.md` under out_dir."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{name}.csv", out_dir / f"{name}.md"]
     table.assign(profile=profile).to_csv(paths[0], index=False)
-    paths[1].write_text(to_markdown(table, profile=profile, models=models))
+    paths[1].write_text(to_markdown(table, profile=profile, models=models, title=title))
     return paths

@@ -35,6 +35,23 @@ for Z1-style outputs (no delimiters) the thinking and the answer cannot be told 
 ``thinking_tokens``.  For the R1 and s1 methods it counts the thinking span (forced strings included)
 and excludes the answer.
 
+Window sweeps
+-------------
+``window_sweep(engine, prompts, windows, function=..., max_tokens=M)`` runs a method at several
+windows.  Under greedy decoding (``shared=True``, more than one window) the Shifted Thinking Window,
+R1 truncation and s1 budget forcing generate their first round ONCE, at the largest window (clamped
+to M), with the method's own first request (STW: stop strings only when they end the window; R1:
+stop at ``</think>``; s1: stop at ``end_of_thinking``; stop ids for all), and derive the first round
+of every smaller window w from it: a sample that finished (EOS / stop id / stop string) within w
+tokens is unchanged, any other is cut to its first w ids with finish "length".  This is exact:
+greedy decoding is deterministic, so the first w tokens of a run with a larger cap are the run
+with cap w, and stop conditions are prefix-closed (a stop that fired within w tokens ended the
+long run there; one that did not fire in the long run's first w tokens cannot fire in the run
+capped at w).  The rest of each method (STW / R1 pass 2; s1's "Wait" rounds, which depend on w, and
+its answer) runs per window, given the derived first round (``pass1=`` for R1 and s1), and reuses
+the shared thinking through the prefix cache / KV store.  Sampled sweeps run every window
+independently.
+
 Prompts
 -------
 ``prompts`` is a list whose items are token-id sequences (the normal case, from
@@ -46,6 +63,7 @@ prompt as text: a string prompt is used as given, an id prompt is decoded with i
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -109,6 +127,26 @@ class ThinkingRecord:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# answer budget (shared by STW, R1 truncation and budget forcing)
+def _check_answer_budget(answer_budget) -> None:
+    ab = answer_budget
+    if isinstance(ab, bool) or not (
+            (isinstance(ab, str) and ab in ("remaining", "full")) or (isinstance(ab, int) and ab >= 1)):
+        raise ValueError(f"answer_budget must be 'remaining', 'full' or an int >= 1, got {ab!r}")
+
+
+def _answer_budget_tokens(answer_budget, max_tokens: int, window: int) -> int:
+    """Tokens for the answer after thinking capped at ``window`` (already clamped to max_tokens):
+    "remaining" = max_tokens - window, "full" = max_tokens, an int = that many."""
+    _check_answer_budget(answer_budget)
+    if answer_budget == "remaining":
+        return max_tokens - window
+    if answer_budget == "full":
+        return max_tokens
+    return int(answer_budget)
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # STW options
 @dataclass(frozen=True)
 class STWOptions:
@@ -122,9 +160,7 @@ class STWOptions:
     clamp_window: bool = True  # paper False: W > M is used as is
 
     def __post_init__(self) -> None:
-        ab = self.answer_budget
-        if isinstance(ab, bool) or not (ab in ("remaining", "full") or (isinstance(ab, int) and ab >= 1)):
-            raise ValueError(f"answer_budget must be 'remaining', 'full' or an int >= 1, got {ab!r}")
+        _check_answer_budget(self.answer_budget)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -240,6 +276,28 @@ def _generate(engine, requests: list[Request], *, retain: bool | int = False, pr
     return outs, time.perf_counter() - t0
 
 
+def _check_pass1(method: str, pass1, n_prompts: int, n: int, window: int) -> list[list[Completion]]:
+    """A precomputed first round (``pass1=``): one list of ``n`` completions per prompt, none longer
+    than the window it stands for."""
+    want = f"one list of {n} completion(s) (sampling.n) per prompt, for {n_prompts} prompt(s)"
+    if isinstance(pass1, (str, bytes)) or not isinstance(pass1, Sequence) or len(pass1) != n_prompts:
+        got = f"{len(pass1)} item(s)" if isinstance(pass1, Sequence) else type(pass1).__name__
+        raise ValueError(f"{method}: pass1 must hold {want}; got {got}")
+    out = []
+    for i, cs in enumerate(pass1):
+        if isinstance(cs, (str, bytes)) or not isinstance(cs, Sequence) or len(cs) != n:
+            got = f"{len(cs)} item(s)" if isinstance(cs, Sequence) else type(cs).__name__
+            raise ValueError(f"{method}: pass1[{i}] must be a list of {n} completion(s) (sampling.n); got {got}")
+        for j, c in enumerate(cs):
+            if not all(hasattr(c, a) for a in ("token_ids", "text", "finish_reason")):
+                raise ValueError(f"{method}: pass1[{i}][{j}] is not a Completion ({type(c).__name__})")
+            if c.finish_reason not in ("stop", "length") or len(c.token_ids) > window:
+                raise ValueError(f"{method}: pass1[{i}][{j}] does not fit window {window} "
+                                 f"({len(c.token_ids)} token(s), finish_reason {c.finish_reason!r})")
+        out.append(list(cs))
+    return out
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # STW
 @dataclass(frozen=True)
@@ -286,12 +344,7 @@ def _pass1_request(p: _Prompt, cfg: _STWConfig, max_tokens: int | None = None) -
 
 
 def _answer_budget(cfg: _STWConfig) -> int:
-    ab = cfg.opts.answer_budget
-    if ab == "full":
-        return cfg.max_tokens
-    if ab == "remaining":
-        return cfg.max_tokens - cfg.window
-    return int(ab)
+    return _answer_budget_tokens(cfg.opts.answer_budget, cfg.max_tokens, cfg.window)
 
 
 def _stw_finish(engine, prompts: list[_Prompt], pass1: list[list[Completion]], cfg: _STWConfig,
@@ -427,10 +480,16 @@ def no_cap(engine, prompts: Sequence, *, max_tokens: int, sampling: Sampling = G
 
 # ---------------------------------------------------------------------------------------------------------------
 # R1-style truncation
+def _r1_pass1_request(p: _Prompt, w: int, think_close: str, stop_token_ids: Sequence[int], sampling: Sampling) -> Request:
+    return Request(p.ids, w, stop=(think_close,), stop_token_ids=tuple(int(t) for t in stop_token_ids),
+                   sampling=sampling)
+
+
 def r1_truncation(engine, prompts: Sequence, *, window: int, max_tokens: int, sampling: Sampling = GREEDY,
                   stop: Sequence[str] = (), stop_token_ids: Sequence[int] = (), think_close: str = THINK_CLOSE,
                   close_text: str = R1_CLOSE_THINKING, force_text: str = R1_FORCE_ANSWER, answer_budget: str | int = "remaining",
-                  progress: bool = False, **ignored) -> list[ThinkingRecord]:
+                  progress: bool = False, pass1: Sequence[Sequence[Completion]] | None = None,
+                  **ignored) -> list[ThinkingRecord]:
     """Cap the thinking span of a ``<think>`` model at ``window`` tokens, then force the answer.
 
     Pass 1 generates up to ``window`` tokens and stops at ``think_close`` ("</think>", passed as a stop
@@ -442,20 +501,30 @@ def r1_truncation(engine, prompts: Sequence, *, window: int, max_tokens: int, sa
       model's own ``</think>`` (nothing forced).  window_hit = False.
     * EOS / stop id before the window (no ``</think>``): the output stands, no pass 2.
     Pass 2 is fed as token ids (prefix reuse applies) with ``answer_budget``: "remaining" =
-    max_tokens - window (default), "full" = max_tokens, or an int; stop strings apply to it.
+    max_tokens - window (default; window clamped to max_tokens), "full" = max_tokens, or an int >= 1
+    (anything else is a ValueError); stop strings apply to it.  With no budget left (window ==
+    max_tokens, "remaining") a capped or closed sample gets answer "" (noted).
     thinking_tokens = thinking_tokens_only = pass-1 length (W when capped); answer = pass-2 text
     (the forced text belongs to the trajectory, not to the answer); trajectory = thinking + forced
     text + answer.
+
+    ``pass1`` (keyword only; ``window_sweep`` uses it): the pass-1 completions at this window, one
+    list of ``sampling.n`` per prompt, instead of generating them (pass 2 runs as usual); its
+    timing is then recorded as 0.0.
     """
     _check_window(window)
     _check_common(max_tokens, sampling, stop)
     _reject_unknown("r1_truncation", ignored)
     ps = _prepare(engine, prompts)
     w = min(window, max_tokens)
-    budget = max_tokens - w if answer_budget == "remaining" else max_tokens if answer_budget == "full" else int(answer_budget)
-    reqs = [Request(p.ids, w, stop=(think_close,), stop_token_ids=tuple(stop_token_ids), sampling=sampling) for p in ps]
-    pass1, t1 = _generate(engine, reqs, retain=True, progress=progress)
+    budget = _answer_budget_tokens(answer_budget, max_tokens, w)
+    if pass1 is None:
+        reqs = [_r1_pass1_request(p, w, think_close, stop_token_ids, sampling) for p in ps]
+        pass1, t1 = _generate(engine, reqs, retain=True, progress=progress)
+    else:
+        pass1, t1 = _check_pass1("r1_truncation", pass1, len(ps), sampling.n, w), 0.0
     jobs = []
+    closed = set()  # samples whose thinking ended with the model's own think_close
     for i, (p, cs) in enumerate(zip(ps, pass1, strict=True)):
         for j, c in enumerate(cs):
             hit_close = c.finish_reason == "stop" and think_close in engine.tokenizer.decode(
@@ -465,6 +534,7 @@ def r1_truncation(engine, prompts: Sequence, *, window: int, max_tokens: int, sa
                 kind = "forced"
             elif hit_close:
                 suffix, kind = [], "closed"
+                closed.add((i, j))
             else:
                 continue
             if budget > 0:
@@ -498,7 +568,7 @@ def r1_truncation(engine, prompts: Sequence, *, window: int, max_tokens: int, sa
                 rec.answer, rec.finish_reason = a.text, a.finish_reason
                 rec.trajectory = thinking + forced + a.text
                 rec.timings["pass2_s"] = t2
-            elif c.finish_reason == "length" or (c.finish_reason == "stop" and budget <= 0):
+            elif c.finish_reason == "length" or ((i, j) in closed and budget <= 0):  # an EOS-finished output stands
                 rec.answer, rec.finish_reason = "", "length"
                 rec.notes.append("no token budget left for the answer")
             recs.append(rec)
@@ -507,11 +577,18 @@ def r1_truncation(engine, prompts: Sequence, *, window: int, max_tokens: int, sa
 
 # ---------------------------------------------------------------------------------------------------------------
 # s1 budget forcing
+def _bf_first_request(p: _Prompt, w: int, end_of_thinking: Sequence[str], stop_token_ids: Sequence[int],
+                      sampling: Sampling) -> Request:
+    return Request(p.ids, w, stop=tuple(end_of_thinking), stop_token_ids=tuple(int(t) for t in stop_token_ids),
+                   sampling=sampling)
+
+
 def budget_forcing(engine, prompts: Sequence, *, window: int, max_tokens: int, sampling: Sampling = GREEDY,
                    min_thinking: int = 0, max_waits: int = 8, stop: Sequence[str] = (),
                    stop_token_ids: Sequence[int] = (), end_of_thinking: Sequence[str] = (),
                    wait_text: str = S1_WAIT, final_answer_text: str = S1_FINAL_ANSWER,
-                   answer_separator: str = "\n\n", progress: bool = False, **ignored) -> list[ThinkingRecord]:
+                   answer_separator: str = "\n\n", answer_budget: str | int = "remaining", progress: bool = False,
+                   pass1: Sequence[Sequence[Completion]] | None = None, **ignored) -> list[ThinkingRecord]:
     """s1's budget forcing with ``window`` as the maximum thinking budget (W) and ``min_thinking``.
 
     Thinking is the generated span after the prompt; it ends at EOS / a stop id, or at one of
@@ -521,11 +598,19 @@ def budget_forcing(engine, prompts: Sequence, *, window: int, max_tokens: int, s
       continues with the rest of the budget (at most ``max_waits`` times);
     * maximum budget: when the thinking reaches W tokens, it is ended by appending
       ``answer_separator + final_answer_text`` ("\\n\\nFinal Answer:") and the answer is generated
-      with the remaining budget ``max_tokens - W`` (stop strings apply to the answer only).
+      with ``answer_budget`` tokens: "remaining" = max_tokens - W (default; W clamped to
+      max_tokens), "full" = max_tokens, or an int >= 1 (as in ``r1_truncation``; anything else is a
+      ValueError); stop strings apply to the answer only.  With no budget left (W == max_tokens,
+      "remaining") the answer is "" (noted).
     A sample that ends naturally keeps its whole text as the answer (a delimiter-free output cannot
     be split).  Every round is fed as token ids, so the KV store / prefix cache reuse applies.
     thinking_tokens = length of the thinking span in tokens (forced "Wait"s included, so W bounds it;
     the final EOS counted as in the paper's count); window_hit = the maximum budget forced the answer.
+
+    ``pass1`` (keyword only; ``window_sweep`` uses it): the first round's completions at this window
+    (the request "prompt, up to W tokens, stop at ``end_of_thinking`` / ``stop_token_ids``"), one list
+    of ``sampling.n`` per prompt, instead of generating them; the "Wait" rounds and the answer run as
+    usual.  The first round's timing is then recorded as 0.0.
     """
     _check_window(window)
     _check_common(max_tokens, sampling, stop)
@@ -535,14 +620,18 @@ def budget_forcing(engine, prompts: Sequence, *, window: int, max_tokens: int, s
     tok = engine.tokenizer
     ps = _prepare(engine, prompts)
     w = min(window, max_tokens)
+    budget = _answer_budget_tokens(answer_budget, max_tokens, w)
     ends, stop_ids = tuple(end_of_thinking), tuple(int(t) for t in stop_token_ids)
     wait_ids = _encode(engine, wait_text)
     force = answer_separator + final_answer_text
     force_ids = _encode(engine, force)
     # per (prompt, sample): thinking ids so far, waits, the last round's completion, round timings
     state: dict[tuple[int, int], dict] = {}
-    outs, t = _generate(engine, [Request(p.ids, w, stop=ends, stop_token_ids=stop_ids, sampling=sampling) for p in ps],
-                        retain=True, progress=progress)
+    if pass1 is None:
+        outs, t = _generate(engine, [_bf_first_request(p, w, ends, stop_ids, sampling) for p in ps],
+                            retain=True, progress=progress)
+    else:
+        outs, t = _check_pass1("budget_forcing", pass1, len(ps), sampling.n, w), 0.0
     rounds = [t]
     for i, cs in enumerate(outs):
         for j, c in enumerate(cs):
@@ -564,7 +653,6 @@ def budget_forcing(engine, prompts: Sequence, *, window: int, max_tokens: int, s
         for (_, s), cs in zip(todo, outs, strict=True):
             s["ctx"] = s["ctx"] + list(cs[0].token_ids)
             s["last"] = cs[0]
-    budget = max_tokens - w
     jobs = [((i, j), Request(ps[i].ids + tuple(s["ctx"]) + tuple(force_ids), budget, stop=tuple(stop),
                              stop_token_ids=stop_ids, sampling=_sample_seed(sampling, j)))
             for (i, j), s in state.items() if s["last"].finish_reason == "length" and budget > 0]
@@ -572,7 +660,8 @@ def budget_forcing(engine, prompts: Sequence, *, window: int, max_tokens: int, s
     p2 = {k: (r, o[0]) for (k, r), o in zip(jobs, outs2, strict=True)}
     options = {"window": window, "min_thinking": min_thinking, "max_waits": max_waits, "end_of_thinking": list(ends),
                "wait_text": wait_text, "final_answer_text": final_answer_text, "answer_separator": answer_separator,
-               "answer_budget_tokens": budget, "stop": list(stop), "stop_token_ids": list(stop_ids),
+               "answer_budget": answer_budget, "answer_budget_tokens": budget, "stop": list(stop),
+               "stop_token_ids": list(stop_ids),
                "sampling": sampling.to_dict()}
     recs = []
     for (i, j), s in sorted(state.items()):
@@ -633,8 +722,9 @@ METHODS: dict[str, Callable[..., list[ThinkingRecord]]] = {
 # ---------------------------------------------------------------------------------------------------------------
 # window sweep
 def _truncate(c: Completion, w: int, tokenizer) -> Completion:
-    """Pass 1 at window w derived from a greedy pass 1 at a larger window (see window_sweep)."""
-    if c.finish_reason == "stop" and len(c.token_ids) <= w:
+    """Pass 1 at window w derived from a greedy pass 1 at a larger window (see window_sweep): a
+    completion that fits in w tokens (finished within w, or capped at w itself) is kept as it is."""
+    if len(c.token_ids) <= w:
         return c
     ids = list(c.token_ids[:w])
     return Completion(ids, tokenizer.decode(ids, skip_special_tokens=True), "length", c.cached_prompt_tokens)
@@ -645,15 +735,24 @@ def window_sweep(engine, prompts: Sequence, windows: Sequence[int], *, function:
                  shared: bool = True, progress: bool = False, **kwargs: Any) -> dict[int, list[ThinkingRecord]]:
     """Run a method at several windows: ``{window: records}``.
 
-    Shifted Thinking Window under greedy decoding (and ``shared=True``): ONE pass 1 at the largest
-    window; the pass 1 of each smaller window w is derived from it: a sample that finished (EOS,
-    stop id or stop string) at slot k <= w finished for window w too, with the same output (an EOS
-    exactly in slot w gives "stop", as vLLM 0.32 and the transformers backend report it; an EOS in
-    slot w + 1 means capped at w: the paper's "finish within W" rule); any other sample is capped
-    at w with the first w token ids (no stop condition can have fired in them, or the long run
-    would have stopped there).  Only the pass-2 answers run per window, fed as token ids that
-    start with the pass-1 ids, so vLLM's prefix cache / the transformers KV store reuse the
-    thinking.  With temperature > 0, ``shared=False`` or another method, every window is an
+    Shared first round (greedy decoding, ``shared=True``, more than one window; for
+    ``shifted_thinking_window``, ``r1_truncation`` and ``budget_forcing``): the method's own first
+    request (STW: pass 1, stop strings only when they end the window; R1: stop at ``think_close``;
+    s1: stop at ``end_of_thinking``; stop ids always) runs ONCE, at the largest window (clamped to
+    max_tokens as each method clamps it); the first round of each smaller window w is derived from
+    it (``_truncate``): a sample that finished (EOS, stop id or stop string) at slot k <= w finished
+    for window w too, with the same output (an EOS exactly in slot w gives "stop", as vLLM 0.32 and
+    the transformers backend report it; an EOS in slot w + 1 means capped at w: the paper's "finish
+    within W" rule); any other sample is capped at w with the first w token ids and "length".  This
+    is exact, not an approximation: greedy decoding is deterministic, so the first w tokens of a run
+    capped at a larger window ARE the run capped at w, and every stop condition is prefix-closed
+    (one that fired in the first w tokens ends the long run there too; one that did not fire there
+    cannot have fired in the run capped at w).  Everything after the first round runs per window
+    as in an independent run (STW's pass 2, R1's pass 2, s1's "Wait" rounds, which depend on w, and
+    its answer), fed as token ids that start with the first-round ids, so vLLM's prefix cache / the
+    transformers KV store reuse the thinking.  Records of a shared run carry the note "pass 1
+    shared with window <top> (greedy window sweep)" and ``timings["pass1_shared"] = True``.
+    With temperature > 0, ``shared=False``, a single window or another method, every window is an
     independent run (``no_cap`` runs once and is reused for every window).
     """
     fn = method if method is not None else function
@@ -666,12 +765,17 @@ def window_sweep(engine, prompts: Sequence, windows: Sequence[int], *, function:
         raise ValueError("window_sweep needs at least one window")
     for w in ws:
         _check_window(w)
+    if "pass1" in kwargs:
+        raise ValueError("window_sweep: pass1 is not an option (the sweep derives each window's first round itself)")
     if fn is no_cap:
         recs = no_cap(engine, prompts, max_tokens=max_tokens, sampling=sampling, progress=progress, **kwargs)
         return {w: recs for w in ws}
-    if fn is not shifted_thinking_window or not sampling.greedy or not shared or len(ws) == 1:
+    if fn not in (shifted_thinking_window, r1_truncation, budget_forcing) or not sampling.greedy or not shared \
+            or len(ws) == 1:
         return {w: fn(engine, prompts, window=w, max_tokens=max_tokens, sampling=sampling, progress=progress, **kwargs)
                 for w in ws}
+    if fn is not shifted_thinking_window:
+        return _shared_sweep(engine, prompts, ws, fn, max_tokens, sampling, progress, kwargs)
     # shared greedy STW
     kw = dict(kwargs)
     stop, stop_ids = kw.pop("stop", ()), kw.pop("stop_token_ids", ())
@@ -691,5 +795,47 @@ def window_sweep(engine, prompts: Sequence, windows: Sequence[int], *, function:
         for r in recs:
             r.notes.append(f"pass 1 shared with window {top} (greedy window sweep)")
             r.timings["pass1_shared"] = True
+        out[w] = recs
+    return out
+
+
+def _shared_sweep(engine, prompts: Sequence, ws: list[int], fn: Callable, max_tokens: int, sampling: Sampling,
+                  progress: bool, kwargs: dict) -> dict[int, list[ThinkingRecord]]:
+    """Greedy sweep of r1_truncation / budget_forcing with one shared first round (see window_sweep)."""
+    # validate the whole configuration (typos, answer_budget, ...) before the expensive shared round:
+    # with no prompts a method checks its arguments and makes no engine call
+    for w in ws:
+        fn(engine, [], window=w, max_tokens=max_tokens, sampling=sampling, progress=progress, **kwargs)
+    ps = _prepare(engine, prompts)
+    if not ps:
+        return {w: [] for w in ws}
+    defaults = {k: v.default for k, v in inspect.signature(fn).parameters.items()}
+
+    def opt(name: str):
+        return kwargs.get(name, defaults[name])
+
+    top, smallest = min(ws[-1], max_tokens), min(ws[0], max_tokens)
+    stop_ids = opt("stop_token_ids")
+    if fn is r1_truncation:
+        reqs = [_r1_pass1_request(p, top, opt("think_close"), stop_ids, sampling) for p in ps]
+        retain: bool | int = True  # samples that close their thinking continue at any length
+    else:
+        reqs = [_bf_first_request(p, top, opt("end_of_thinking"), stop_ids, sampling) for p in ps]
+        # "Wait" rounds continue short finished samples; without them only capped ones (>= smallest) continue
+        retain = True if opt("min_thinking") > 0 and opt("max_waits") > 0 else smallest
+    first, t1 = _generate(engine, reqs, retain=retain, progress=progress)
+    ids = [list(p.ids) for p in ps]
+    out = {}
+    for w in ws:
+        derived = [[_truncate(c, min(w, max_tokens), engine.tokenizer) for c in cs] for cs in first]
+        recs = fn(engine, ids, window=w, max_tokens=max_tokens, sampling=sampling, progress=progress, pass1=derived,
+                  **kwargs)
+        for r in recs:
+            if fn is r1_truncation:
+                r.timings["pass1_s"] = t1
+            else:
+                r.timings["rounds_s"][0] = t1
+            r.timings["pass1_shared"] = True
+            r.notes.append(f"pass 1 shared with window {top} (greedy window sweep)")
         out[w] = recs
     return out

@@ -9,6 +9,11 @@ GPQA's authors ask that the questions not be republished in plain text: they are
 package at run time only. Problem ids are ``gpqa_diamond/<Record ID>``; nothing here writes or
 logs question text.
 
+Difficulty: the question writer's own estimate ("Writer's Difficulty Estimate") as an ordinal level,
+``WRITER_DIFFICULTY``: 1 easy undergraduate, 2 hard undergraduate, 3 hard graduate, 4 post-graduate
+or harder (offline Diamond: 3 / 118 / 61 / 12 questions; 4 without an estimate get None). The raw
+text stays in ``meta["writer_difficulty"]``.
+
 Options: a deterministic shuffle that balances the gold letters exactly (the copy in the authors'
 eval data lists the correct option first for every question, so its gold is always "A"). The
 questions are ranked by sha256(f"{seed}:{record_id}"); the question of rank r gets its correct
@@ -82,6 +87,25 @@ def shuffled_options(row: dict, row_id: str, gold: str, seed: int) -> list[str]:
     return wrong
 
 
+# "Writer's Difficulty Estimate" -> ordinal level (matched on the text before the parenthesis).
+WRITER_DIFFICULTY = {
+    "easy undergraduate level": 1.0,
+    "hard undergraduate level": 2.0,
+    "hard graduate level": 3.0,
+    "post-graduate level or harder": 4.0,
+}
+
+
+def writer_difficulty(estimate: str | None) -> float | None:
+    """The writer's difficulty estimate as a level 1-4; None when missing; an unknown text raises."""
+    text = (estimate or "").split("(")[0].strip().lower()
+    if not text:
+        return None
+    if text not in WRITER_DIFFICULTY:
+        raise ValueError(f"unknown GPQA writer's difficulty estimate {estimate!r}; known: {sorted(WRITER_DIFFICULTY)}")
+    return WRITER_DIFFICULTY[text]
+
+
 def user_message(question: str, options: list[str]) -> str:
     lines = "\n".join(f"({letter}) {text}" for letter, text in zip(LETTERS, options, strict=True))
     return f"{question.strip()}\n\n{lines}"
@@ -98,7 +122,7 @@ def _to_problem(index: int, row: dict, gold: str, seed: int, source: str) -> Pro
             {"role": "user", "content": user_message(row["Question"], options)},
         ],
         reference={"gold": gold, "options": options, "answer_sha256": hashlib.sha256(row["Correct Answer"].strip().encode()).hexdigest()},
-        difficulty=None,
+        difficulty=writer_difficulty(row.get("Writer's Difficulty Estimate")),
         meta={
             "source": source,
             "row": index,
