@@ -7,8 +7,10 @@
 "From a state where setup is done": the assets stage is not timed (setup fetched the models); every
 other stage of `dvc.yaml` is forced to run (`dvc repro --force --single-item <stage>`, in pipeline
 order), so each one does its full work exactly as `dvc repro` would after a change upstream. Cold
-(the default) also deletes the teacher's resumable shards (`data/<profile>/shards/`, regenerable,
-not a DVC output), so the data stage generates every trajectory again, as in a fresh clone. A last
+(the default) also deletes what the stages keep to resume a killed run and would otherwise reuse:
+the teacher's shards (`data/<profile>/shards/`) and the SFT checkpoints (`checkpoints/<profile>/`),
+neither a DVC output; so the data stage generates every trajectory again and SFT trains from step 0,
+as in a fresh clone. A last
 plain `dvc repro` must then find nothing to run (it is timed as well).
 
 Writes `results/benchmarks/repro_<profile>.json`: seconds per stage, the total, the budget (mini:
@@ -79,13 +81,17 @@ def main(argv: list[str] | None = None) -> dict:
     profile = yaml.safe_load((REPO / "params.yaml").read_text())["profile"]
     if not (REPO / "models" / profile / "pretrained").exists():
         raise SystemExit(f"models/{profile}/pretrained is missing: run `make setup` (and `dvc repro assets`) first")
-    shards = REPO / "data" / profile / "shards"
-    if not args.warm and shards.exists():
-        print(f"cold run: deleting {shards.relative_to(REPO)} (the teacher's resumable shards)", flush=True)
-        shutil.rmtree(shards)
+    if not args.warm:
+        for kept in (REPO / "data" / profile / "shards", REPO / "checkpoints" / profile):
+            if kept.exists():
+                print(f"cold run: deleting {kept.relative_to(REPO)} (resumable progress)", flush=True)
+                shutil.rmtree(kept)
 
     started = datetime.now(UTC)
-    seconds = {stage: round(_run([_dvc(), "repro", "--force", "--single-item", stage]), 1) for stage in STAGES}
+    seconds = {}
+    for stage in STAGES:
+        seconds[stage] = round(_run([_dvc(), "repro", "--force", "--single-item", stage]), 1)
+        print(f"[bench_repro] {stage}: {seconds[stage]:.0f} s", flush=True)
     total = round(sum(seconds.values()), 1)
     noop_s = round(_run([_dvc(), "repro"]), 1)
     status = subprocess.run([_dvc(), "status"], cwd=REPO, capture_output=True, text=True).stdout.strip()
