@@ -97,6 +97,22 @@ def test_ci_pipeline_end_to_end_with_dvc(tmp_path):
     again = run("dvc", "status")
     assert again.returncode == 0 and "up to date" in again.stdout, again.stdout
 
+    # an experiment: commit this state, change one evaluation param, re-run; DVC compares the two
+    git = ("git", "-c", "user.email=ci@example.com", "-c", "user.name=ci")
+    assert run(*git, "add", "-A").returncode == 0 and run(*git, "commit", "-qm", "ci run").returncode == 0
+    params = (work / "params.yaml").read_text()
+    (work / "params.yaml").write_text(params.replace("    bootstrap: 200\n", "    bootstrap: 50\n", 1))
+    rerun = run("dvc", "repro")
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    assert "Running stage 'evaluation'" in rerun.stdout and "Running stage 'inference'" not in rerun.stdout
+    mdiff = run("dvc", "metrics", "diff", "--json")
+    changed = json.loads(mdiff.stdout)
+    assert "results/ci/metrics/evaluation.json" in changed, mdiff.stdout[:2000]
+    bootstrap = changed["results/ci/metrics/evaluation.json"]["provenance.grading.bootstrap"]
+    assert (bootstrap["old"], bootstrap["new"]) == (200, 50)
+    pdiff = run("dvc", "plots", "diff", "--json", "HEAD")
+    assert pdiff.returncode == 0 and "results/ci/curves/scaling.csv" in pdiff.stdout, pdiff.stderr[-2000:]
+
 
 def test_no_gpqa_question_text_in_committed_results():
     """GPQA's authors ask that questions not be republished: nothing under results/ may quote one."""

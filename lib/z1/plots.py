@@ -205,9 +205,9 @@ def thinking_vs_difficulty(samples: pd.DataFrame, *, window: int, profile: str, 
         ax.set_ylabel("thinking tokens per sample (tokens)")
         ax.legend(fontsize=6.5, loc="best")
     fig.suptitle(f"Thinking tokens vs problem difficulty (W = {window})", fontsize=11)
-    fig.text(0.99, 0.005, note, fontsize=6.5, color="0.35", ha="right", va="bottom")
-    _footer(fig, profile, models)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.text(0.01, 0.04, note, fontsize=6.5, color="0.35", ha="left", va="bottom")  # above the footer:
+    _footer(fig, profile, models)                                                 # one panel is narrow
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 
@@ -251,14 +251,19 @@ def generation_examples(examples: pd.DataFrame, *, profile: str, models: str,
     missing = [k for k in ("simple", "complex") if k not in by_kind.index]
     if missing:
         raise ValueError(f"examples lack {missing}; kinds present: {list(by_kind.index)}")
-    fig, axes = plt.subplots(1, 2, figsize=(13.0, 8.0))
+    bodies = {}
+    for kind in ("simple", "complex"):
+        ex = by_kind.loc[kind]
+        bodies[kind] = (f"question:\n{excerpt(ex['question'], width=width, max_lines=question_lines)}\n\n"
+                        "trajectory (thinking, hint, answer):\n"
+                        f"{excerpt(ex['trajectory'], width=width, max_lines=trajectory_lines)}")
+    lines = max(b.count("\n") + 1 for b in bodies.values())
+    fig, axes = plt.subplots(1, 2, figsize=(13.0, max(3.0, 1.3 + 0.11 * lines)))  # as tall as the text
     for ax, kind in zip(axes, ("simple", "complex"), strict=True):
         ex = by_kind.loc[kind]
         ax.axis("off")
-        body = (f"question:\n{excerpt(ex['question'], width=width, max_lines=question_lines)}\n\n"
-                f"trajectory (thinking, hint, answer):\n{excerpt(ex['trajectory'], width=width, max_lines=trajectory_lines)}")
         # parse_math=False: MATH500 trajectories are full of $...$, which is text here, not mathtext
-        ax.text(0.0, 1.0, body, transform=ax.transAxes, ha="left", va="top", family="monospace",
+        ax.text(0.0, 1.0, bodies[kind], transform=ax.transAxes, ha="left", va="top", family="monospace",
                 fontsize=6.3, parse_math=False)
         verdict = "correct" if ex["correct"] else "incorrect"
         window = "hit the window" if ex["window_hit"] else "finished inside the window"

@@ -127,3 +127,28 @@ def save(table: pd.DataFrame, out_dir: str | Path, name: str, *, profile: str, m
     table.assign(profile=profile).to_csv(paths[0], index=False)
     paths[1].write_text(to_markdown(table, profile=profile, models=models, title=title))
     return paths
+
+
+def comparison_markdown(table: pd.DataFrame) -> str:
+    """The README's "ours beside the paper" table from a saved main table with paper columns: per row
+    our pass@1 [CI] and thinking tokens, the paper's number for the model/benchmark it is compared
+    with, and the gap in points (ours - paper; "–" where the paper reports nothing)."""
+    missing = [c for c in (*COLUMNS, *PAPER_COLUMNS) if c not in table]
+    if missing:
+        raise ValueError(f"the table lacks columns {missing}: build it with main_table(...) then with_paper(...)")
+    lines = ["| model | benchmark (ours) | ours: pass@1 % [95 % CI] | ours: thinking tokens "
+             "| paper (reported) | paper: pass@1 % | paper: thinking tokens | gap (points) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for _, r in table.iterrows():
+        reported = not pd.isna(r["paper_pass_at_1"])
+        bench = PAPER_BENCHMARK_LABELS.get(r["paper_benchmark"], r["paper_benchmark"])
+        tokens = r["paper_avg_thinking_tokens"]
+        lines.append(" | ".join([
+            f"| {r['model']}", str(r["benchmark_label"]),
+            f"{r['pass_at_1']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]", f"{r['avg_thinking_tokens']:.1f}",
+            f"{r['paper_model']} on {bench}" if reported else "–",
+            f"{r['paper_pass_at_1']:g}" if reported else "–",
+            f"{tokens:g}" if reported and not pd.isna(tokens) else "–",
+            f"{r['pass_at_1'] - r['paper_pass_at_1']:+.1f}" if reported else "–",
+        ]) + " |")
+    return "\n".join(lines) + "\n"
