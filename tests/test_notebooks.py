@@ -83,6 +83,11 @@ def test_ci_pipeline_end_to_end_with_dvc(tmp_path):
     table = pd.read_csv(res / "tables" / "main_table.csv")
     assert set(table["model"]) == {"base", "sft"} and (res / "tables" / "main_table.md").exists()
     assert "paper (reported)" in (res / "tables" / "main_table.md").read_text()
+    from test_plots import _assert_paper_traceable, _assert_traceable  # every number traces to its source
+
+    _assert_traceable(res / "tables" / "main_table.csv", res / "tables" / "main_table.md", metrics, 32, methods={"stw"})
+    _assert_paper_traceable(res / "tables" / "main_table.csv", res / "tables" / "main_table.md",
+                            pd.read_csv(work / "references" / "paper_reported.csv"))
     assert "paper (reported)" not in (res / "tables" / "test_time_controls.md").read_text()
     assert set(pd.read_csv(res / "tables" / "test_time_controls.csv")["method"]) == {"stw", "stw_paper", "r1", "s1"}
     # simple vs complex: drawn when a sample finished inside the window; SmolLM2 at W = 32 usually does

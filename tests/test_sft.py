@@ -316,31 +316,44 @@ def test_training_lowers_target_loss_on_real_model(ci_model_dir, tmp_path):
     assert m["train_loss_last"] < m["train_loss_first"]
 
 
-def test_two_process_data_parallel_launch_on_cpu(tiny_model_dir, tmp_path):
-    """The multi-process path (`accelerate launch`, torchrun + gloo on CPU): two ranks form one
-    data-parallel group (world size 2, global batch = 2 x per-device batch), rank 0 writes one plain
-    model directory."""
+def test_two_process_data_parallel_launch_on_cpu(tiny_model_dir, tmp_path, monkeypatch):
+    """The launched path (`sft.launcher`, what the `paper` profile's stage runs with its FSDP config):
+    `accelerate launch` (torchrun + gloo on CPU) with two ranks that form one data-parallel group
+    (world size 2, global batch = 2 x per-device batch); rank 0 writes one plain model directory and
+    the metrics the stage returns."""
     import json as json_
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
+
+    from z1 import sft_launch
 
     data = tmp_path / "rows.jsonl"
     data.write_text("".join(json_.dumps(r) + "\n" for r in rows(8)))
     out = tmp_path / "out"
-    settings = {**TINY_SETTINGS, "save_steps": 100}
-    accelerate = Path(sys.executable).with_name("accelerate")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    r = subprocess.run([str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                        "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "z1.sft",
-                        "--model-dir", str(tiny_model_dir), "--data", str(data), "--out", str(out),
-                        "--settings-json", json_.dumps(settings), "--no-progress"],
-                       capture_output=True, text=True, timeout=300, env=env)
-    assert r.returncode == 0, r.stderr[-3000:]
-    m = json_.loads((out / "sft_metrics.json").read_text())
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    settings = {**TINY_SETTINGS, "save_steps": 100,
+                "launcher": ["--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+                             "--dynamo_backend", "no"]}
+    m = sft_launch.run(tiny_model_dir, data, out, settings, progress=False)
     assert (m["world_size"], m["global_batch"], m["steps"]) == (2, 4, 2)
+    assert m == json_.loads((out / "sft_metrics.json").read_text())
     assert (out / "config.json").exists() and list(out.glob("*.safetensors"))
+
+
+def test_launcher_errors_are_clear(tiny_model_dir, tmp_path):
+    from z1 import sft_launch
+
+    bad = {**TINY_SETTINGS, "launcher": ["--config_file", str(tmp_path / "missing.yaml")]}
+    with pytest.raises(sft_launch.SFTLaunchError, match="exited with"):
+        sft_launch.run(tiny_model_dir, tmp_path / "rows.jsonl", tmp_path / "out", bad, progress=False)
+    with pytest.raises(ValueError, match="list of `accelerate launch` arguments"):
+        sft_launch.command(tiny_model_dir, tmp_path / "rows.jsonl", tmp_path / "out",
+                           {**TINY_SETTINGS, "launcher": "--multi_gpu"})
+    with pytest.raises(TypeError, match="from a file"):
+        sft_launch.command(tiny_model_dir, rows(2), tmp_path / "out", {**TINY_SETTINGS, "launcher": []})
+    cmd = sft_launch.command("m", "d.parquet", "o", {**TINY_SETTINGS, "launcher": ["--config_file", "c.yaml"]},
+                             progress=False)
+    assert cmd[1:6] == ["launch", "--config_file", "c.yaml", "-m", "z1.sft"] and cmd[-1] == "--no-progress"
+    child = json.loads(cmd[cmd.index("--settings-json") + 1])
+    assert "launcher" not in child and child["max_length"] == TINY_SETTINGS["max_length"]
 
 
 def test_fsdp_config_loads_in_accelerate_and_wraps_the_qwen2_decoder_layers(tiny_model_dir):

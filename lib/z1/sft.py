@@ -50,6 +50,8 @@ Run it::
 The one documented multi-GPU command (8 GPUs, FSDP full shard, bf16)::
 
     accelerate launch --config_file configs/accelerate_fsdp.yaml -m z1.sft --profile paper
+
+which is also what the pipeline's `sft` stage runs on `paper` (``sft.launcher``, see ``z1.sft_launch``).
 """
 
 from __future__ import annotations
@@ -711,9 +713,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         model_dir = model_dir or str(paths.model("base"))
         data = data or str(paths.trajectories)
         out = out or str(paths.sft)
-        settings.setdefault("checkpoint_dir", str(paths.sft_checkpoints))
     if a.settings_json:
         settings.update(json.loads(a.settings_json))
+    if a.profile:  # the notebook's checkpoint directory for the same settings and data: resumes either way
+        run_dir = paths.sft_run_checkpoints(settings, Path(data)) if Path(data).is_file() else paths.sft_checkpoints
+        settings.setdefault("checkpoint_dir", str(run_dir))
     if not (model_dir and data and out):
         ap.error("need --model-dir, --data and --out (or --profile for the pipeline's paths)")
     try:
