@@ -67,23 +67,35 @@ def _draw_paper(ax, paper: pd.DataFrame, note: str = "") -> None:
                 linewidth=1.0, label=f"paper (reported): {model}{note}")
 
 
-def test_time_scaling(curves: pd.DataFrame, paper: pd.DataFrame | None, *, profile: str, models: str):
-    """pass@1 against average thinking tokens across windows, one panel per benchmark (log2 x-axis)."""
-    _style()
-    benches = list(dict.fromkeys(curves["benchmark"]))
+def _scaling_panels(rows: pd.DataFrame, paper: pd.DataFrame | None, series: list[str], *,
+                    paper_models: list[str] | None = None, paper_note: str = ""):
+    """One panel per benchmark: pass@1 against average thinking tokens, one curve per `series` group,
+    the paper's test-time-scaling points (of `paper_models`, default all) for the panel's paper
+    benchmark, log2 x-axis."""
+    benches = list(dict.fromkeys(rows["benchmark"]))
     fig, axes = plt.subplots(1, len(benches), figsize=(4.2 * len(benches), 3.8), squeeze=False)
     for ax, bench in zip(axes[0], benches, strict=True):
-        sub = curves[curves["benchmark"] == bench]
-        _draw_ours(ax, sub, ["model", "method"])
+        sub = rows[rows["benchmark"] == bench]
+        _draw_ours(ax, sub, series)
         ref = PAPER_BENCHMARK.get(bench)
         if paper is not None and ref is not None:
-            _draw_paper(ax, paper[(paper["figure"] == "test_time_scaling") & (paper["benchmark"] == ref)])
+            reported = paper[(paper["figure"] == "test_time_scaling") & (paper["benchmark"] == ref)]
+            if paper_models is not None:
+                reported = reported[reported["model"].isin(paper_models)]
+            _draw_paper(ax, reported, note=paper_note)
         label = sub["benchmark_label"].iloc[0] if "benchmark_label" in sub else bench
         ax.set_title(label if len(label) < 40 else label.replace(" (", "\n("), fontsize=9)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("average thinking tokens (log2)")
         ax.set_ylabel("pass@1 (%)")
         ax.legend(fontsize=6.5, loc="best")
+    return fig
+
+
+def test_time_scaling(curves: pd.DataFrame, paper: pd.DataFrame | None, *, profile: str, models: str):
+    """pass@1 against average thinking tokens across windows, one panel per benchmark (log2 x-axis)."""
+    _style()
+    fig = _scaling_panels(curves, paper, ["model", "method"])
     fig.suptitle("Test-time scaling with the shifted thinking window", fontsize=11)
     _footer(fig, profile, models)
     fig.tight_layout(rect=(0, 0.03, 1, 1))
@@ -103,22 +115,7 @@ def test_time_controls(curves: pd.DataFrame, paper: pd.DataFrame | None, *, mode
     if rows.empty:
         raise ValueError(f"no curves of model {model!r}; models present: {sorted(curves['model'].unique().tolist())}")
     rows = rows.assign(method=rows["method"].map(method_label))
-    benches = list(dict.fromkeys(rows["benchmark"]))
-    fig, axes = plt.subplots(1, len(benches), figsize=(4.2 * len(benches), 3.8), squeeze=False)
-    for ax, bench in zip(axes[0], benches, strict=True):
-        sub = rows[rows["benchmark"] == bench]
-        _draw_ours(ax, sub, ["method"])
-        ref = PAPER_BENCHMARK.get(bench)
-        if paper is not None and ref is not None:
-            reported = paper[(paper["figure"] == "test_time_scaling") & (paper["benchmark"] == ref)
-                             & (paper["model"] == "Z1-7B")]
-            _draw_paper(ax, reported, note=" (STW only)")
-        label = sub["benchmark_label"].iloc[0] if "benchmark_label" in sub else bench
-        ax.set_title(label if len(label) < 40 else label.replace(" (", "\n("), fontsize=9)
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("average thinking tokens (log2)")
-        ax.set_ylabel("pass@1 (%)")
-        ax.legend(fontsize=6.5, loc="best")
+    fig = _scaling_panels(rows, paper, ["method"], paper_models=["Z1-7B"], paper_note=" (STW only)")
     fig.suptitle(f"Test-time controls on {model}", fontsize=11)
     fig.text(0.99, 0.005, "paper: reports test-time scaling for STW only and compares no other test-time control",
              fontsize=6.5, color="0.35", ha="right", va="bottom")
