@@ -306,3 +306,67 @@ def test_memo_view_decodes_a_greedy_request_once_and_sampled_ones_always():
     assert [len(c) for c in eng.calls] == [3, 1] and (memo.hits, memo.misses) == (2, 4)
     assert a[0] == a[1] == b[0]
     assert memo.tokenizer is eng.tokenizer and memo.info()["greedy_request_memo"] is True
+
+
+def test_benchmark_stop_strings_reach_the_engine_as_each_mode_uses_them(tmp_path, fake_stage):
+    """BigCodeBench's stop list (the authors' decoder: its EOS strings plus "\\n```\\n") is handed to
+    the method: STW paper mode ends the thinking window at a stop string too (its tokens counted as
+    thinking, as len(token_ids) in the authors' code); corrected mode keeps it out of pass 1 and ends
+    only the answer with it. GPQA/MATH get none."""
+    from z1 import benchmarks
+
+    assert benchmarks.stop_strings("bigcodebench_hard")[-1] == "\n```\n"
+    assert "\nprint(" in benchmarks.stop_strings("bigcodebench_hard")
+    assert benchmarks.stop_strings("livecodebench_v5") == ("<|im_end|>",)
+    assert benchmarks.stop_strings("gpqa_diamond") == benchmarks.stop_strings("math500") == ()
+    methods = {"stw_paper": {"function": "shifted_thinking_window", "mode": "paper"},
+               "stw": {"function": "shifted_thinking_window", "mode": "corrected"}}
+    cfg = {**CFG, "inference": {**CFG["inference"], "methods": methods, "windows": [32],
+                                "benchmarks": {"bigcodebench_hard": {"n": 5}, "math500": {"n": 5}}}}
+    inference.run(cfg, model_dirs={"m": tmp_path}, out_dir=tmp_path / "gen", progress=False)
+    eng = fake_stage["engines"][0]
+    stop = benchmarks.stop_strings("bigcodebench_hard")
+    requests = [r for call in eng.calls for r in call]
+    assert any(r.stop == stop and r.max_tokens == 32 for r in requests)   # paper: pass 1 stops at them
+    assert any(r.stop == () and r.max_tokens == 32 for r in requests)     # corrected: pass 1 does not
+    gen = tmp_path / "gen" / "m"
+    for method, ends_window in (("stw_paper", True), ("stw", False)):
+        rows = read(gen / "bigcodebench_hard" / f"{method}.jsonl")
+        assert all(r["stop"] == list(stop) and r["record"]["options"]["stop"] == list(stop) for r in rows)
+        assert all(r["record"]["options"]["stop_ends_window"] is ends_window for r in rows)
+        assert all(r["stop"] == [] for r in read(gen / "math500" / f"{method}.jsonl"))
+
+
+def test_stop_string_ends_the_paper_window_and_counts_as_thinking(tmp_path, monkeypatch):
+    """A model that writes "\\nprint(" while thinking: the authors' code stops pass 1 there (finish
+    "stop", no pass 2, the stop string's tokens in the thinking count); the corrected mode thinks on."""
+    thinking = "abc\nprint(x)" + "t" * 40 + EOS_MARK
+    monkeypatch.setattr(inference, "make_engine", lambda *a, **k: FakeEngine(lambda prompt, j: thinking))
+    monkeypatch.setattr(inference.benchmarks, "load", lambda name, **kw: problems(1))
+    methods = {"stw_paper": {"function": "shifted_thinking_window", "mode": "paper"},
+               "stw": {"function": "shifted_thinking_window", "mode": "corrected"}}
+    cfg = {**CFG, "inference": {**CFG["inference"], "methods": methods, "windows": [32],
+                                "benchmarks": {"bigcodebench_hard": {"n": 1}}}}
+    inference.run(cfg, model_dirs={"m": tmp_path}, out_dir=tmp_path / "gen", progress=False)
+    paper = read(tmp_path / "gen" / "m" / "bigcodebench_hard" / "stw_paper.jsonl")[0]["record"]
+    assert (paper["pass1_finish_reason"], paper["window_hit"], paper["answer"]) == ("stop", False, "abc")
+    assert paper["thinking_tokens"] == len("abc\nprint(")  # one toy token per character, stop string included
+    corrected = read(tmp_path / "gen" / "m" / "bigcodebench_hard" / "stw.jsonl")[0]["record"]
+    assert corrected["window_hit"] is True and corrected["thinking_tokens"] == 32
+
+
+def test_a_method_can_bring_its_own_windows_and_max_tokens(tmp_path, fake_stage):
+    """The paper's R1-Distill grid reaches 8192 while the rest stops at 4096: a method's `windows` and
+    `max_tokens` replace the section's for that method only; bad values fail before any engine."""
+    methods = {"stw": {"function": "shifted_thinking_window", "mode": "corrected"},
+               "r1": {"function": "r1_truncation", "windows": [16, 48], "max_tokens": 96}}
+    cfg = {**CFG, "inference": {**CFG["inference"], "methods": methods}}
+    inference.run(cfg, model_dirs={"m": tmp_path}, out_dir=tmp_path / "gen", progress=False)
+    rows = {m: read(tmp_path / "gen" / "m" / "math500" / f"{m}.jsonl") for m in methods}
+    assert {r["window"] for r in rows["stw"]} == {8, 32} and {r["max_tokens"] for r in rows["stw"]} == {64}
+    assert {r["window"] for r in rows["r1"]} == {16, 48} and {r["max_tokens"] for r in rows["r1"]} == {96}
+    assert all("windows" not in r["method_options"] for r in rows["r1"])
+    for bad in ({"windows": "16"}, {"windows": []}, {"max_tokens": 0}):
+        broken = {**CFG, "inference": {**CFG["inference"], "methods": {"r1": {"function": "r1_truncation", **bad}}}}
+        with pytest.raises(inference.InferenceError, match="method 'r1'"):
+            inference.run(broken, model_dirs={"m": tmp_path}, out_dir=tmp_path / "x", progress=False)

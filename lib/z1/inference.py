@@ -6,7 +6,12 @@ tokens and text, answer, thinking tokens) and full provenance.
 
 Methods: ``inference.methods`` maps a name to a function of ``z1.thinking.METHODS`` and its options;
 a method's optional ``models`` list restricts it to those models (the mini profile runs the four
-test-time controls on the fine-tuned model only). Within one model and benchmark the engine is
+test-time controls on the fine-tuned model only), and its optional ``windows`` and ``max_tokens``
+replace the section's (the paper's R1-Distill curve needs windows up to 8192). Each benchmark's stop
+strings (``benchmarks.stop_strings``: the authors' LiveCodeBench and BigCodeBench lists) are passed to
+the method as ``stop`` unless the method sets its own; the method decides what they end (STW paper
+mode: the thinking window too, as the authors' code; corrected mode: the answer only, unless
+``stop_ends_window``). Within one model and benchmark the engine is
 wrapped in ``engines.memo.MemoView``, so a greedy request two methods share (the first pass of both
 STW modes and of s1 budget forcing) is decoded once.
 
@@ -63,6 +68,9 @@ def _truncate_torn_tail(path: Path) -> None:
         path.write_bytes(data[: data.rfind(b"\n") + 1])
 
 
+PLAN_KEYS = ("function", "models", "windows", "max_tokens")  # what a method entry says besides its options
+
+
 def method_function(name: str) -> Callable:
     fn = thinking.METHODS.get(name)
     if fn is None:
@@ -83,6 +91,12 @@ def method_plan(inf: Mapping) -> dict[str, list[str]]:
         if unknown:
             raise InferenceError(f"method {name!r} names models {unknown} that are not in inference.models "
                                  f"{list(inf['models'])}")
+        for key, value in (("windows", mcfg.get("windows")), ("max_tokens", mcfg.get("max_tokens"))):
+            values = value if key == "windows" else [value]
+            if value is not None and (not isinstance(values, list) or not values or not all(
+                    isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values)):
+                raise InferenceError(f"method {name!r}: {key} must be {'a list of ints' if key == 'windows' else 'an int'}"
+                                     f" >= 1, got {value!r}")
         plan[name] = models
     if not plan:
         raise InferenceError("no test-time methods configured (inference.methods is empty)")
@@ -91,12 +105,13 @@ def method_plan(inf: Mapping) -> dict[str, list[str]]:
 
 def run_benchmark(engine, problems: list, *, out_path: Path, method_name: str, method_cfg: Mapping,
                   windows: Iterable[int], max_tokens: int, sampling: Sampling, batch_size: int,
-                  row_base: Mapping, progress: bool = True) -> int:
-    """Generate every missing row of one (model, benchmark, method) file; returns rows written."""
+                  row_base: Mapping, stop: Iterable[str] = (), progress: bool = True) -> int:
+    """Generate every missing row of one (model, benchmark, method) file; returns rows written.
+    ``stop``: the benchmark's stop strings, given to the method unless its options set ``stop``."""
     windows = sorted({int(w) for w in windows})
     if not windows:
         raise InferenceError("no windows configured")
-    options = {k: v for k, v in method_cfg.items() if k not in ("function", "models")}
+    options = {k: v for k, v in method_cfg.items() if k not in PLAN_KEYS}
     fn_name = method_cfg.get("function", "shifted_thinking_window")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     _truncate_torn_tail(out_path)
@@ -114,7 +129,7 @@ def run_benchmark(engine, problems: list, *, out_path: Path, method_name: str, m
         prompts = [engine.encode_chat(p.messages, assistant_prefill=p.assistant_prefill) for p in batch]
         t0 = time.perf_counter()
         by_window = thinking.window_sweep(engine, prompts, pending, function=fn_name, max_tokens=max_tokens,
-                                          sampling=sampling, **options)
+                                          sampling=sampling, **{"stop": tuple(stop), **options})
         elapsed = time.perf_counter() - t0
         lines = []
         for w in pending:
@@ -130,6 +145,7 @@ def run_benchmark(engine, problems: list, *, out_path: Path, method_name: str, m
                     "method_options": options,
                     "window": w,
                     "max_tokens": max_tokens,
+                    "stop": list(stop),
                     "sampling": sampling.__dict__,
                     "problem_id": problem.problem_id,
                     "sample_index": record.sample_index,
@@ -212,10 +228,12 @@ def run(cfg: Mapping, *, model_dirs: Mapping[str, Path], out_dir: Path, progress
                     if model_key not in methods[method_name]:
                         continue
                     out_path = out_dir / model_key / bench_name / f"{method_name}.jsonl"
+                    method_cfg = method_cfg or {}
                     summary["rows_written"] += run_benchmark(
-                        memo, problems, out_path=out_path, method_name=method_name, method_cfg=method_cfg or {},
-                        windows=inf["windows"], max_tokens=int(inf["max_tokens"]), sampling=sampling,
-                        batch_size=int(inf["batch_size"]),
+                        memo, problems, out_path=out_path, method_name=method_name, method_cfg=method_cfg,
+                        windows=method_cfg.get("windows") or inf["windows"],
+                        max_tokens=int(method_cfg.get("max_tokens") or inf["max_tokens"]), sampling=sampling,
+                        batch_size=int(inf["batch_size"]), stop=benchmarks.stop_strings(bench_name),
                         row_base={**base_row, "benchmark": bench_name, "benchmark_options": bench_cfg},
                         progress=progress)
                     summary["files"].append(str(out_path))

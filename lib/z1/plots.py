@@ -29,7 +29,7 @@ import seaborn as sns  # noqa: E402
 from z1.data import rank_correlation  # noqa: E402
 from z1.evaluation import benchmark_label  # noqa: E402
 from z1.examples import excerpt  # noqa: E402
-from z1.tables import PAPER_BENCHMARK  # noqa: E402  (one copy, shared with the main table)
+from z1.tables import PAPER_BENCHMARK, PAPER_BENCHMARK_LABELS, figure_1b_benchmarks  # noqa: E402  (one copy, shared with the tables)
 
 METHOD_LABELS = {"stw": "STW (corrected)", "stw_paper": "STW (authors' code)", "r1": "R1-style truncation",
                  "s1": "s1 budget forcing", "no_cap": "no cap"}
@@ -125,18 +125,37 @@ def test_time_controls(curves: pd.DataFrame, paper: pd.DataFrame | None, *, mode
 
 
 def average_curve(curves: pd.DataFrame) -> pd.DataFrame:
-    """Figure 1b's data: per model/method/window, pass@1 and thinking tokens averaged over benchmarks."""
+    """Figure 1b's data: per model/method/window, pass@1 and thinking tokens averaged over the paper's
+    three benchmarks (LiveCodeBench v5 on the authors' date window, GPQA Diamond, MATH500), each once:
+    ``tables.figure_1b_benchmarks`` picks which of ours stands for each (the full LiveCodeBench row,
+    BigCodeBench and any other benchmark are left out). Only model/method/window groups that have every
+    chosen benchmark are kept, so no point averages fewer benchmarks than another."""
+    chosen = figure_1b_benchmarks(curves["benchmark"].unique())
+    if not chosen:
+        raise ValueError(f"none of the paper's Figure 1b benchmarks in the curves; present: "
+                         f"{sorted(curves['benchmark'].unique().tolist())}")
+    rows = curves[curves["benchmark"].isin(chosen.values())]
     keys = ["model", "method", "window"]
-    return (curves.groupby(keys, as_index=False)
-            .agg(pass_at_1=("pass_at_1", "mean"), avg_thinking_tokens=("avg_thinking_tokens", "mean"),
-                 benchmarks=("benchmark", "nunique")))
+    avg = (rows.groupby(keys, as_index=False)
+           .agg(pass_at_1=("pass_at_1", "mean"), avg_thinking_tokens=("avg_thinking_tokens", "mean"),
+                benchmarks=("benchmark", "nunique")))
+    return avg[avg["benchmarks"] == len(chosen)].reset_index(drop=True)
+
+
+def figure_1b_caption(curves: pd.DataFrame) -> str:
+    """Which benchmarks Figure 1b averages (ours -> the paper's), and which of the paper's three are missing."""
+    chosen = figure_1b_benchmarks(curves["benchmark"].unique())
+    used = ", ".join(f"{PAPER_BENCHMARK_LABELS[p]} <- {ours}" for p, ours in chosen.items())
+    missing = [PAPER_BENCHMARK_LABELS[p] for p in PAPER_BENCHMARK_LABELS if p not in chosen]
+    return f"average over the paper's three benchmarks, once each: {used}" + (
+        f"; missing here: {', '.join(missing)}" if missing else "")
 
 
 def figure_1b(curves: pd.DataFrame, paper: pd.DataFrame | None, *, profile: str, models: str, main_window: int):
-    """Average pass@1 over the benchmarks against average thinking tokens; the main window marked."""
+    """Average pass@1 over the paper's three benchmarks against average thinking tokens; the main window marked."""
     _style()
     avg = average_curve(curves)
-    fig, ax = plt.subplots(figsize=(5.2, 4.0))
+    fig, ax = plt.subplots(figsize=(5.6, 4.2))
     _draw_ours(ax, avg, ["model", "method"])
     main = avg[avg["window"] == main_window]
     ax.scatter(main["avg_thinking_tokens"], main["pass_at_1"], s=140, facecolors="none", edgecolors="black",
@@ -148,8 +167,9 @@ def figure_1b(curves: pd.DataFrame, paper: pd.DataFrame | None, *, profile: str,
     ax.set_ylabel("average pass@1 over benchmarks (%)")
     ax.set_title("Figure 1b: accuracy vs thinking tokens", fontsize=10)
     ax.legend(fontsize=7, loc="best")
+    fig.text(0.01, 0.035, figure_1b_caption(curves), fontsize=6.3, color="0.35", ha="left", va="bottom", wrap=True)
     _footer(fig, profile, models)
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
 
 

@@ -33,7 +33,8 @@ from types import ModuleType
 from . import bigcodebench, codeio, gpqa, humaneval, livecodebench, math500
 from .base import BenchmarkError, Grade, Problem, as_problem, select
 
-__all__ = ["BENCHMARKS", "KIND", "BenchmarkError", "Grade", "Problem", "load", "grade", "grade_many", "select", "module_for"]
+__all__ = ["BENCHMARKS", "KIND", "BenchmarkError", "Grade", "Problem", "load", "grade", "grade_many", "select", "module_for",
+           "stop_strings"]
 
 # name -> (module, offline available)
 BENCHMARKS: dict[str, ModuleType] = {
@@ -63,6 +64,13 @@ def module_for(name: str) -> ModuleType:
         return BENCHMARKS[name]
     except KeyError:
         raise BenchmarkError(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}") from None
+
+
+def stop_strings(name: str) -> tuple[str, ...]:
+    """The stop strings the authors' evaluation passed to the engine for benchmark ``name`` (a module's
+    ``STOP``): LiveCodeBench "<|im_end|>", BigCodeBench its EOS list plus "\\n```\\n"; none for GPQA and
+    MATH (their script accepts --stop but never passes it on) or for benchmarks they did not run."""
+    return tuple(getattr(module_for(name), "STOP", ()))
 
 
 def load(name: str, *, n: int | None = None, seed: int = 0, source: str = "offline", **opts) -> list[Problem]:

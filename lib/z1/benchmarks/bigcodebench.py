@@ -16,7 +16,7 @@ in a markdown code block:\\n```\\n{prompt.strip()}\\n```\\n" where prompt is the
 self-contained function that solves the problem and passes corresponding tests:\\n```python\\n"
 (``prefill="authors"`` or True, the default). ``prefill="fence"`` pre-fills only "```python\\n";
 ``prefill=None`` or False none (the harness's later ``skip_prefill``). Their decoder also stops on
-"\\nif __name__", "\\ndef main(", "\\nprint(" and "\\n```\\n" (the engine's business, not ours).
+"\\nif __name__", "\\ndef main(", "\\nprint(" and "\\n```\\n": :data:`STOP`, which the inference stage passes on.
 
 Grading, rule by rule as the authors ran it (``bigcodebench.sanitize --calibrate`` then
 ``bigcodebench.evaluate --no-gt`` on the ``-sanitized-calibrated`` file; sanitize.py as in the
@@ -75,6 +75,10 @@ KIND = "code"
 HUB_DATASET = "bigcode/bigcodebench-hard"
 SYSTEM_PROMPT = "Please reason step by step."
 SPLITS = ("instruct", "complete")
+# The authors' vLLM decoder (bigcodebench/model.py): BigCodeBench's EOS list plus "\n```\n"
+# (GeneralVllmDecoder), passed to both passes of their thinking_generate.
+STOP = ("<|endoftext|>", "<|endofmask|>", "</s>", "\nif __name__", "\ndef main(", "\nprint(", "\n```\n")
+
 PREFILLS = {
     "authors": "Below is a Python script with a self-contained function that solves the problem and passes corresponding tests:\n```python\n",
     "fence": "```python\n",

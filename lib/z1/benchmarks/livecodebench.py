@@ -99,6 +99,9 @@ RELEASE_FILES = {
     "release_v5": ["test.jsonl", "test2.jsonl", "test3.jsonl", "test4.jsonl", "test5.jsonl"],
 }
 PAPER_START_DATE = "2024-09-01"
+# The authors' runs pass `--stop "<|im_end|>"` (run.sh, test.sh); the inference stage hands STOP to the
+# test-time method (paper mode: it also ends the thinking window, as in their code).
+STOP = ("<|im_end|>",)
 TIMEOUT_S_PER_TEST = 30  # the authors' test.sh (--timeout 30), the W=4096 / 5000-token run
 LCB_DEFAULT_TIMEOUT_S_PER_TEST = 6  # lcb_runner's --timeout default
 MEMORY_MB = 4096
