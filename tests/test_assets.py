@@ -264,8 +264,19 @@ def test_local_model_dir(tmp_path):
         assets.prepare_model({"source": "local", "id": str(d)}, tmp_path / "unused")
     for f in ("config.json", "model.safetensors", "tokenizer.json"):
         (d / f).write_text("{}")
-    m = assets.prepare_model({"source": "local", "id": str(d)}, tmp_path / "unused")
-    assert m["path"] == str(d) and not (tmp_path / "unused").exists()
+    out = tmp_path / "pretrained" / "base"
+    m = assets.prepare_model({"source": "local", "id": str(d)}, out)
+    # placed where the stages read it (Paths.model), linked or copied, with a manifest naming the source
+    assert m["path"] == str(out) and m["source"] == f"local:{d}"
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors", "tokenizer.json",
+                                                     assets.MANIFEST]
+    assert (out / "config.json").read_text() == "{}"
+    stamp = (out / "config.json").stat().st_mtime_ns
+    assert assets.prepare_model({"source": "local", "id": str(d)}, out)["path"] == str(out)  # up to date: kept
+    assert (out / "config.json").stat().st_mtime_ns == stamp
+    (d / "model-extra.safetensors").write_text("{}")  # the source changed: placed again
+    assets.prepare_model({"source": "local", "id": str(d)}, out)
+    assert (out / "model-extra.safetensors").exists()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -328,7 +339,9 @@ def test_cli_profile_writes_summary(tmp_path, capsys):
     )
     assert assets.main(["--profile", "t", "--params", str(params), "--out", str(tmp_path / "o")]) == 0
     summary = json.loads((tmp_path / "o" / "assets.json").read_text())
-    assert summary["models"]["base"]["path"] == str(local) and summary["tokenizer"]["kind"] == "local"
+    assert summary["models"]["base"]["path"] == str(tmp_path / "o" / "base")
+    assert summary["tokenizer"]["kind"] == "local" and summary["tokenizer"]["path"] == str(tmp_path / "o" / "tokenizer")
+    assert (tmp_path / "o" / "tokenizer" / "tokenizer_config.json").exists()
     assert "ready under" in capsys.readouterr().out
 
 

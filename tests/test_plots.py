@@ -452,3 +452,22 @@ def test_main_method_rows_take_each_models_own_method():
     assert rows.groupby("model")["method"].unique().map(list).to_dict() == {
         "base": ["stw_paper"], "r1_distill": ["r1"], "z1": ["stw_paper"]}
     assert set(tables.main_method_rows(curves, "stw_paper")["model"]) == {"base", "z1"}
+
+
+def test_every_paper_number_cites_its_place_and_unverified_ones_are_marked(tmp_path):
+    """references/paper_reported.csv: each row has a source and a status; a number found only in a
+    secondary summary (the base model's 37.4 on GPQA) is printed as unverified in the tables."""
+    paper = plots.read_paper_points(REPO / "references" / "paper_reported.csv")
+    assert set(paper["status"]) <= {"verified", "figure", "unverified"} and paper["source"].str.len().min() > 40
+    assert (paper.loc[paper.status == "figure", "source"].str.contains("figure")).all()
+    assert paper.loc[(paper.model == "Qwen2.5-Coder-7B-Instruct") & (paper.benchmark == "gpqa_diamond"),
+                     "status"].tolist() == ["unverified"]
+    assert paper.loc[(paper.figure == "main_table") & (paper.pass_at_1 == 47.5), "status"].tolist() == ["verified"]
+    curves = pd.concat([_paper_profile_curves(), _paper_profile_curves().query("model == 'z1'").assign(model="base")])
+    table = tables.with_paper(tables.main_table(curves[curves.method == "stw_paper"], 4096), paper)
+    md = tables.save(table, tmp_path, "main_table", profile="synthetic", models="m")[1].read_text()
+    shown = {(r["model"], r["benchmark"]): r[PAPER_MD] for r in _md_rows(md)}
+    assert shown[("base", "gpqa_diamond")] == ("37.4 (Qwen2.5-Coder-7B-Instruct on GPQA Diamond; unverified: "
+                                               "a secondary summary only)")
+    assert shown[("z1", "gpqa_diamond")] == "47.5 (Z1-7B on GPQA Diamond)"
+    assert "unverified" in tables.comparison_markdown(table)

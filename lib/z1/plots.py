@@ -29,7 +29,7 @@ import seaborn as sns  # noqa: E402
 from z1.data import rank_correlation  # noqa: E402
 from z1.evaluation import benchmark_label  # noqa: E402
 from z1.examples import excerpt  # noqa: E402
-from z1.tables import PAPER_BENCHMARK, PAPER_BENCHMARK_LABELS, figure_1b_benchmarks  # noqa: E402  (one copy, shared with the tables)
+from z1.tables import PAPER_BENCHMARK, PAPER_BENCHMARK_LABELS, UNVERIFIED, figure_1b_benchmarks  # noqa: E402  (one copy, shared with the tables)
 
 METHOD_LABELS = {"stw": "STW (corrected)", "stw_paper": "STW (authors' code)", "r1": "R1-style truncation",
                  "s1": "s1 budget forcing", "no_cap": "no cap"}
@@ -60,11 +60,17 @@ def _draw_ours(ax, df: pd.DataFrame, series: list[str]) -> None:
 
 
 def _draw_paper(ax, paper: pd.DataFrame, note: str = "") -> None:
+    """The paper's points per model: dashed gray, hollow markers; rows whose `status` is unverified
+    (only in a secondary summary) drawn as crosses and labelled so."""
     for i, (model, g) in enumerate(paper.groupby("model", sort=True)):
         g = g.sort_values("avg_thinking_tokens")
         ax.plot(g["avg_thinking_tokens"], g["pass_at_1"], linestyle="--", color="0.45",
                 marker=MARKERS[(i + 3) % len(MARKERS)], markerfacecolor="white", markersize=5,
                 linewidth=1.0, label=f"paper (reported): {model}{note}")
+        shaky = g[g["status"] == UNVERIFIED] if "status" in g else g.iloc[:0]
+        if not shaky.empty:
+            ax.scatter(shaky["avg_thinking_tokens"], shaky["pass_at_1"], marker="x", color="0.2", s=40, zorder=6,
+                       label=f"paper (unverified: secondary summary only): {model}")
 
 
 def _scaling_panels(rows: pd.DataFrame, paper: pd.DataFrame | None, series: list[str], *,

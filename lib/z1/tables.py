@@ -27,7 +27,10 @@ from z1.evaluation import LCB_PAPER_WINDOW, benchmark_label
 
 NUMBERS = ("problems", "pass_at_1", "ci_low", "ci_high", "avg_thinking_tokens")
 COLUMNS = ("model", "benchmark", "benchmark_label", "method", "window", *NUMBERS)
-PAPER_COLUMNS = ("paper_model", "paper_benchmark", "paper_pass_at_1", "paper_avg_thinking_tokens")
+PAPER_COLUMNS = ("paper_model", "paper_benchmark", "paper_pass_at_1", "paper_avg_thinking_tokens", "paper_status")
+# references/paper_reported.csv `status`: verified (in the paper's text), figure (read off the authors'
+# figure), unverified (found only in a secondary summary): printed and drawn as such.
+UNVERIFIED = "unverified"
 
 # Which of the paper's benchmarks each of ours is compared with (offline stand-ins included). The
 # paper's LiveCodeBench numbers are scored on contest_date >= 2024-09-01 (the authors' test.sh), so only
@@ -106,6 +109,8 @@ def with_paper(table: pd.DataFrame, paper_points: pd.DataFrame) -> pd.DataFrame:
     for column in ("pass_at_1", "avg_thinking_tokens"):
         numbers = reported[column] if column in reported else pd.Series(dtype=float)
         out[f"paper_{column}"] = [float(numbers.get(key, float("nan"))) for key in keys]
+    status = reported["status"] if "status" in reported else pd.Series(dtype=object)
+    out["paper_status"] = [status.get(key, None) if key in reported.index else None for key in keys]
     return out
 
 
@@ -113,7 +118,11 @@ def _paper_cell(row) -> str:
     if pd.isna(row["paper_pass_at_1"]):
         return "–"
     bench = PAPER_BENCHMARK_LABELS.get(row["paper_benchmark"], row["paper_benchmark"])
-    return f"{row['paper_pass_at_1']:g} ({row['paper_model']} on {bench})"
+    return f"{row['paper_pass_at_1']:g} ({row['paper_model']} on {bench}{_unverified(row)})"
+
+
+def _unverified(row) -> str:
+    return "; unverified: a secondary summary only" if row.get("paper_status") == UNVERIFIED else ""
 
 
 def to_markdown(table: pd.DataFrame, *, profile: str, models: str, title: str = "Main table") -> str:
@@ -136,7 +145,8 @@ def to_markdown(table: pd.DataFrame, *, profile: str, models: str, title: str = 
         shown["paper (reported) pass@1 (%)"] = [_paper_cell(row) for _, row in table.iterrows()]
         caption += (" The paper (reported) column is the Z1 paper's own number for its 7B models on the full"
                     " benchmarks (main_table rows of references/paper_reported.csv), for reference only: where"
-                    " our models are smaller or our benchmarks are slices or stand-ins, it is not our number.")
+                    " our models are smaller or our benchmarks are slices or stand-ins, it is not our number."
+                    " A number marked unverified was found only in a secondary summary of the paper.")
         align += ("right",)
     return caption + "\n\n" + shown.to_markdown(index=False, disable_numparse=True, colalign=align) + "\n"
 
@@ -169,7 +179,7 @@ def comparison_markdown(table: pd.DataFrame) -> str:
         lines.append(" | ".join([
             f"| {r['model']}", str(r["benchmark_label"]),
             f"{r['pass_at_1']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]", f"{r['avg_thinking_tokens']:.1f}",
-            f"{r['paper_model']} on {bench}" if reported else "–",
+            f"{r['paper_model']} on {bench}{_unverified(r)}" if reported else "–",
             f"{r['paper_pass_at_1']:g}" if reported else "–",
             f"{tokens:g}" if reported and not pd.isna(tokens) else "–",
             f"{r['pass_at_1'] - r['paper_pass_at_1']:+.1f}" if reported else "–",
