@@ -339,3 +339,31 @@ def test_an_empty_level_instruction_adds_no_system_message():
     user = [{"role": "user", "content": "q"}]
     assert data.level_messages(user, "") == user
     assert data.level_messages(user, "Be brief.") == [{"role": "system", "content": "Be brief."}, *user]
+
+
+def test_released_dataset_from_a_local_copy_offline(tmp_path, monkeypatch):
+    """data.source=released reads a local copy of the released schema offline (a downloaded snapshot:
+    parquet or jsonl files), recounts token_num_qwen and reports the difference; a hub id offline is
+    a clear error naming the fix."""
+    from z1 import construct
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    rows = pd.DataFrame({"id": ["a", "b", "c"], "question": ["Add two numbers.", "Sort a list.", "Reverse it."],
+                         "response": ["return a + b", "Let me think step by step . return sorted(x)", "x[::-1]"],
+                         "token_num_qwen": [4, 9, 2]})
+    snapshot = tmp_path / "snapshot" / "data"
+    snapshot.mkdir(parents=True)
+    rows.iloc[:2].to_parquet(snapshot / "train-00000.parquet")
+    rows.iloc[2:].to_json(snapshot / "train-00001.jsonl", orient="records", lines=True)
+    cfg = {"released_id": str(tmp_path / "snapshot"), "decontaminate": False,
+           "decontamination": {"ngram": 13, "benchmarks": []}, "select": {"mode": "sample", "token_budget": 4}}
+    df, report, trajectories = construct.load_released(cfg, tokenizer=WordTokenizer())
+    assert trajectories is None and report["rows_released"] == 3
+    assert sorted(df["id"]) == ["a", "c"]  # shortest first until the running sum reaches the budget
+    assert report["token_count_exact_share"] == pytest.approx(2 / 3) and report["token_count_max_abs_diff"] == 1
+    with pytest.raises(data.DataError, match="point released_id at a local copy"):
+        construct.load_released({**cfg, "released_id": "efficientscaling/Z1-Code-Reasoning-107K"},
+                                tokenizer=WordTokenizer())
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(data.DataError, match="without .parquet"):
+        construct.load_released({**cfg, "released_id": str(tmp_path / "empty")}, tokenizer=WordTokenizer())

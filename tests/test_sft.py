@@ -294,6 +294,94 @@ def test_lora_saves_adapter_and_merged_plain_model(tiny_model_dir, tmp_path):
     assert changed and all(("q_proj" in k or "v_proj" in k) and k.endswith("weight") for k in changed)
 
 
+# ---------------------------------------------------------------- loss averaging under gradient accumulation
+
+SHORT_AND_LONG = [{"question": "Say yes.", "response": "yes"},
+                  {"question": "Write a loop.", "response": "for i in range(10):\n    print(i * i)\n" * 4}]
+
+
+def _flat_grad(model):
+    return torch.cat([p.grad.reshape(-1) for _, p in model.named_parameters() if p.grad is not None])
+
+
+def _hand_computed_step(model_dir, examples):
+    """Per-example summed target CE and target counts on the untrained model -> each mode's step
+    loss and its gradient, by the formulas (micro_batch: mean of the two means; token: pooled)."""
+    model = sft._load_model(model_dir, dtype=torch.float32)
+    model.train()
+    sums, ns = [], []
+    for ex in examples:
+        labels = torch.tensor(ex["labels"])
+        logits = model(input_ids=torch.tensor([ex["input_ids"]]), use_cache=False).logits[0]
+        sums.append(F.cross_entropy(logits[:-1], labels[1:], ignore_index=-100, reduction="sum"))
+        ns.append(int((labels[1:] != -100).sum()))
+    (s_short, s_long), (n_short, n_long) = sums, ns
+    objectives = {"micro_batch": (s_short / n_short + s_long / n_long) / 2,
+                  "token": (s_short + s_long) / (n_short + n_long)}
+    out = {}
+    for mode, loss in objectives.items():
+        model.zero_grad()
+        loss.backward(retain_graph=True)
+        out[mode] = (loss.item(), _flat_grad(model).clone())
+    return out, ns
+
+
+def test_loss_averaging_micro_batch_vs_token_under_grad_accumulation(tiny_model_dir, tmp_path):
+    """One short and one long example, micro-batch 1 x accumulation 2 = one optimizer step, run
+    through sft.train (the _SFTTrainer): the step's loss (logged) and gradient (norm logged before
+    clipping, direction captured before optimizer.step) match mean(mean_short, mean_long) under
+    "micro_batch" (the authors' transformers 4.37.1) and (sum_short + sum_long) / (n_short + n_long)
+    under "token" (5.19's default), and the two differ."""
+    from transformers import TrainerCallback
+
+    class StepProbe(TrainerCallback):
+        def __init__(self):
+            self.logs, self.grad = [], None
+
+        def on_pre_optimizer_step(self, args, state, control, model=None, **kw):
+            self.grad = _flat_grad(model).clone()
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            self.logs.append(dict(logs or {}))
+
+    examples, _ = sft.build_dataset(sft._load_tokenizer(tiny_model_dir), SHORT_AND_LONG, max_length=256)
+    expected, (n_short, n_long) = _hand_computed_step(tiny_model_dir, examples)
+    assert n_long > 10 * n_short  # so each short-target token weighs over 5x more under micro_batch
+    settings = {**TINY_SETTINGS, "per_device_batch_size": 1, "gradient_accumulation_steps": 2, "max_steps": 1,
+                "max_length": 256, "save_steps": 100}
+    seen = {}
+    for mode in ("micro_batch", "token"):
+        probe = StepProbe()
+        m = sft.train(tiny_model_dir, SHORT_AND_LONG, tmp_path / mode, {**settings, "loss_averaging": mode},
+                      progress=False, callbacks=[probe])
+        assert m["steps"] == 1 and m["loss_averaging"] == mode
+        assert json.loads((tmp_path / mode / "sft_metrics.json").read_text())["settings"]["loss_averaging"] == mode
+        logged = [log for log in probe.logs if "loss" in log and "grad_norm" in log]
+        assert len(logged) == 1
+        seen[mode] = (logged[0]["loss"], logged[0]["grad_norm"], probe.grad / probe.grad.norm())
+
+    unit = {mode: g / g.norm() for mode, (_, g) in expected.items()}
+    for mode, other in (("micro_batch", "token"), ("token", "micro_batch")):
+        loss, grad_norm, direction = seen[mode]
+        assert loss == pytest.approx(expected[mode][0], rel=1e-5)
+        assert grad_norm == pytest.approx(float(expected[mode][1].norm()), rel=1e-4)
+        assert float(direction @ unit[mode]) == pytest.approx(1.0, abs=1e-5)
+        assert float(direction @ unit[other]) < 0.99  # the other weighting is a different step
+    # the two modes differ by far more than the tolerances above
+    assert abs(expected["micro_batch"][0] - expected["token"][0]) > 1e-3 * expected["token"][0]
+    assert abs(seen["micro_batch"][1] - seen["token"][1]) > 1e-2 * seen["token"][1]
+
+
+def test_loss_averaging_default_and_bad_value(monkeypatch, tmp_path):
+    assert sft.resolve_settings({})["loss_averaging"] == "token"  # the ci/mini results' averaging
+    with pytest.raises(ValueError, match=r"loss_averaging must be one of \('token', 'micro_batch'\), not 'mean'"):
+        sft.resolve_settings({"loss_averaging": "mean"})
+    monkeypatch.setattr(sft, "_load_model", lambda *a, **k: pytest.fail("model loaded"))
+    with pytest.raises(ValueError, match="loss_averaging"):
+        sft.train(tmp_path / "no-model", rows(2), tmp_path / "out", {**TINY_SETTINGS, "loss_averaging": None},
+                  progress=False)
+
+
 # ---------------------------------------------------------------- evidence on a real model
 
 

@@ -17,6 +17,9 @@ What the authors did (paper-notes §3) and how it maps onto this module:
   gradient checkpointing, bf16 (+tf32) on CUDA — all come from params (the ``sft`` section), none
   is hard-coded here. Training uses the transformers ``Trainer`` (TRL's SFTTrainer is not needed:
   we tokenize and mask ourselves and only need the optimisation loop, checkpoints and resume).
+  ``loss_averaging``: ``"token"`` (default, transformers 5.19: token losses summed over the whole
+  accumulated global batch / its target tokens) or ``"micro_batch"`` (the authors' transformers
+  4.37.1: mean of per-micro-batch token means, which weights short trajectories more).
 * **Batch: 256 (script) vs 128 (paper text).** The authors' script runs 8 GPUs x 2 per device x 16
   accumulation = 256 sequences per update; the article says 128. The reported 836 steps only
   follow from 256 (:func:`steps_for`), so the ``paper`` profile uses 256 and records the choice.
@@ -97,7 +100,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "logging_steps": 1,
     "checkpoint_dir": None,
     "attn_implementation": "sdpa",
+    "loss_averaging": "token",  # transformers 5.19's default; "micro_batch" = the authors' 4.37.1
 }
+LOSS_AVERAGING = ("token", "micro_batch")
 
 
 class SFTDataError(ValueError):
@@ -404,6 +409,8 @@ def resolve_settings(settings: Mapping[str, Any] | None) -> dict:
         s["dtype"] = "bfloat16" if torch.cuda.is_available() else "float32"
     if s["overflow"] not in ("truncate", "drop"):
         raise ValueError(f"overflow must be 'truncate' or 'drop', not {s['overflow']!r}")
+    if s["loss_averaging"] not in LOSS_AVERAGING:
+        raise ValueError(f"loss_averaging must be one of {LOSS_AVERAGING}, not {s['loss_averaging']!r}")
     return s
 
 
@@ -454,7 +461,21 @@ def _make_trainer_class():
     class _SFTTrainer(Trainer):
         """Trainer that counts non-padding tokens itself (the packed batches have no attention
         mask for Trainer's own non-padding count); the count lives in TrainerState, so it is
-        checkpointed and restored on resume."""
+        checkpointed and restored on resume.
+
+        ``loss_averaging="micro_batch"`` reproduces the authors' transformers 4.37.1: each
+        micro-batch's loss is the mean over its own target tokens, divided by the accumulation
+        steps (the step sees the mean of micro-batch means; DDP/FSDP then average the ranks).
+        With ``model_accepts_loss_kwargs`` off, 5.19 does exactly that: it counts no
+        ``num_items_in_batch``, the model returns its per-micro-batch mean, ``training_step``
+        divides by the accumulation steps and ``compute_loss`` skips the x world-size rescale.
+        ``"token"`` leaves 5.19's default (sum over the global batch / its target tokens)."""
+
+        def __init__(self, *args, loss_averaging: str = "token", **kwargs):
+            super().__init__(*args, **kwargs)
+            self.loss_averaging = loss_averaging
+            if loss_averaging == "micro_batch":
+                self.model_accepts_loss_kwargs = False
 
         def training_step(self, model, inputs, num_items_in_batch=None):
             n = inputs.pop("num_real_tokens", None)
@@ -573,7 +594,7 @@ def train(model_dir, rows, out_dir, settings: Mapping[str, Any], *, resume: bool
         shutil.rmtree(ckpt_dir)  # a fresh start must not mix with old checkpoints
     log_path = ckpt_dir / "train_log.csv"
     trainer = _make_trainer_class()(
-        model=model, args=args, train_dataset=_ListDataset(items),
+        loss_averaging=s["loss_averaging"], model=model, args=args, train_dataset=_ListDataset(items),
         data_collator=SFTCollator(tokenizer.pad_token_id, packing=bool(s["packing"])),
         processing_class=tokenizer,
         callbacks=[_csv_logger(log_path, resume_step), *callbacks],
@@ -611,6 +632,7 @@ def train(model_dir, rows, out_dir, settings: Mapping[str, Any], *, resume: bool
         "rows_truncated": report["truncated"], "rows_dropped": report["dropped"],
         "sequences": report["sequences"], "target_tokens_per_epoch": report["target_tokens"],
         "packing": bool(s["packing"]), "lora": bool(lora), "dtype": s["dtype"],
+        "loss_averaging": s["loss_averaging"],
         "world_size": _world_size(),
         "global_batch": int(s["per_device_batch_size"]) * int(s["gradient_accumulation_steps"]) * _world_size(),
     }
