@@ -285,3 +285,28 @@ def test_gpqa_difficulty_is_the_writers_estimate_as_a_level():
     assert gpqa.writer_difficulty("Hard graduate level (could be ...)") == 3.0
     with pytest.raises(ValueError, match="unknown GPQA writer"):
         gpqa.writer_difficulty("Impossible level")
+
+
+def test_gpqa_strict_column_is_the_authors_last_boxed_rule():
+    """`correct` accepts our fallbacks; `strict_correct` (the authors' rule) only the last \\boxed{}
+    letter; metrics report both pass@1s."""
+    import pandas as pd
+
+    from z1 import metrics
+
+    p = B.load("gpqa_diamond", n=1)[0]
+    gold = p.reference["gold"]
+    other = next(x for x in "ABCD" if x != gold)
+    boxed = gpqa.grade(p, f"so \\boxed{{{gold}}}")
+    said = gpqa.grade(p, f"The answer is ({gold})")
+    wrong_box = gpqa.grade(p, f"\\boxed{{{gold}}} no wait \\boxed{{{other}}}")
+    assert (boxed.correct, boxed.details["strict_correct"]) == (True, True)
+    assert (said.correct, said.details["strict_correct"]) == (True, False)
+    assert (wrong_box.correct, wrong_box.details["strict_correct"]) == (False, False)
+    rows = pd.DataFrame({"model": "m", "benchmark": "gpqa_diamond", "method": "stw", "window": 8,
+                         "problem_id": ["a", "b"], "correct": [True, True], "strict_correct": [True, False],
+                         "thinking_tokens": [5, 6], "window_hit": [False, False]})
+    summary = metrics.summarize(rows, bootstrap=10).iloc[0]
+    assert (summary["pass_at_1"], summary["strict_pass_at_1"]) == (100.0, 50.0)
+    no_rule = metrics.summarize(rows.drop(columns="strict_correct"), bootstrap=10).iloc[0]
+    assert pd.isna(no_rule["strict_pass_at_1"])

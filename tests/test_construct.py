@@ -367,3 +367,13 @@ def test_released_dataset_from_a_local_copy_offline(tmp_path, monkeypatch):
     (tmp_path / "empty").mkdir()
     with pytest.raises(data.DataError, match="without .parquet"):
         construct.load_released({**cfg, "released_id": str(tmp_path / "empty")}, tokenizer=WordTokenizer())
+
+
+def test_only_problems_with_a_checker_get_a_verdict(tmp_path):
+    """`verified_correct` comes from the CodeI/O checker; a Code Evol-Instruct row (the paper's pool)
+    has none, so it stays None rather than False."""
+    evol = [Problem(benchmark="evol_codealpaca", problem_id=f"evol/{i}", messages=[{"role": "user", "content": f"Task {i}"}],
+                    reference={}, difficulty=None) for i in range(2)]
+    df, _, _ = construct.regenerate(settings(), engine=FakeEngine(teacher), tokenizer=WordTokenizer(), teacher="fake",
+                                    work_dir=tmp_path, problems=evol, progress=False, verify=True)
+    assert len(df) and df["verified_correct"].isna().all()

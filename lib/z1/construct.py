@@ -331,11 +331,12 @@ def regenerate(data_cfg: Mapping, *, engine, tokenizer, teacher: str, work_dir: 
     df = data.build_rows(trajectories, levels=list(levels), teacher=teacher, tokenizer=tokenizer,
                          keep_rule=data_cfg.get("keep_rule", "difficulty"),
                          repetition_ngram=int(data_cfg["repetition"]["ngram"]))
-    if verify:
+    if verify:  # only CodeI/O problems have a checker; others (Code Evol-Instruct) stay None, not False
         from z1.benchmarks import codeio
 
-        grades = [codeio.check_solution(by_id[sid].problem, text) for sid, text in zip(df["source_id"], df["response"], strict=True)]
-        df["verified_correct"] = [g.correct for g in grades]
+        df["verified_correct"] = [
+            codeio.check_solution(by_id[sid].problem, text).correct if by_id[sid].problem.benchmark == "codeio" else None
+            for sid, text in zip(df["source_id"], df["response"], strict=True)]
     all_trajectories = df.copy()
     out, report = data.apply_filters(df, repetition_threshold=float(data_cfg["repetition"]["threshold"]),
                                      filter_repetitive=bool(data_cfg.get("filter_repetitive", True)),

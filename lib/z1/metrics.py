@@ -42,10 +42,21 @@ def bootstrap_ci(values: Sequence[float], *, iterations: int = 1000, seed: int =
     return float(lo), float(hi)
 
 
+def _strict_pass_at_1(df: pd.DataFrame) -> float:
+    """pass@1 (%) under the grader's strict rule (``strict_correct``: GPQA the authors' last-\\boxed{}
+    rule, MATH500 normalised string equality); NaN where the benchmark has none."""
+    strict = df["strict_correct"] if "strict_correct" in df else pd.Series(dtype=object)
+    if strict.isna().all():
+        return float("nan")
+    return 100.0 * float(df.assign(correct=strict.fillna(False).astype(bool))
+                         .pipe(per_problem_pass_at_k, 1).mean())
+
+
 def summarize(samples: pd.DataFrame, *, bootstrap: int = 1000, seed: int = 0,
               keys: Sequence[str] = GROUP_KEYS) -> pd.DataFrame:
     """One row per group: problems, samples, pass@1 (%) with a bootstrap CI, average thinking tokens
-    (the paper's count and the thinking-only count), and the share of samples that hit the window."""
+    (the paper's count and the thinking-only count), the share of samples that hit the window, and
+    pass@1 under the grader's strict rule where it has one (``strict_pass_at_1``)."""
     rows = []
     for group, df in samples.groupby(list(keys), sort=True, dropna=False):
         per_problem = per_problem_pass_at_k(df, 1)
@@ -60,6 +71,7 @@ def summarize(samples: pd.DataFrame, *, bootstrap: int = 1000, seed: int = 0,
             "avg_thinking_tokens": float(df["thinking_tokens"].mean()),
             "avg_thinking_tokens_only": float(df.get("thinking_tokens_only", df["thinking_tokens"]).mean()),
             "window_hit_rate": float(df["window_hit"].mean()) if "window_hit" in df else float("nan"),
+            "strict_pass_at_1": _strict_pass_at_1(df),
         })
         rows.append(row)
     return pd.DataFrame(rows)

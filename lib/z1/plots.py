@@ -298,11 +298,15 @@ def generation_examples(examples: pd.DataFrame, *, profile: str, models: str,
     return fig
 
 
-def save(fig, out_dir: str | Path, name: str) -> list[Path]:
-    """Save as PNG (for the README) and PDF (for papers)."""
+def save(fig, out_dir: str | Path, name: str, data: pd.DataFrame | None = None) -> list[Path]:
+    """Save as PNG (for the README) and PDF (for papers); with ``data``, also the numbers drawn as
+    ``<name>.csv`` (results as data first: e.g. Figure 1b's averages)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
+    if data is not None:
+        paths.append(out_dir / f"{name}.csv")
+        data.to_csv(paths[2], index=False, float_format="%.4f")
     fig.savefig(paths[0], dpi=150, bbox_inches="tight")
     fig.savefig(paths[1], bbox_inches="tight", metadata={"CreationDate": None})  # reproducible bytes
     plt.close(fig)

@@ -34,6 +34,8 @@ Extraction (details["fallback"] records which rule fired, None = the last \boxed
 2. no usable box: the last "answer is (B)" / "answer is B" -> "answer_is";
 3. the last "Answer: B" -> "answer_colon";
 4. the last option letter in parentheses "(B)", or alone on the last non-empty line -> "last_letter".
+``correct`` uses all four rules; ``details["strict_correct"]`` is the authors' rule (the last
+``\boxed{}`` as LIMO's parser reads it, compared with the gold letter): rule 1's letter only.
 """
 
 from __future__ import annotations
@@ -211,4 +213,6 @@ def grade(problem: Problem | dict, completion: str) -> Grade:
     p = as_problem(problem)
     letter, fallback, boxed = extract_letter(completion, p.reference.get("options"))
     gold = p.reference["gold"]
-    return Grade(letter == gold, letter, {"gold": gold, "fallback": fallback, "boxed": boxed})
+    # strict_correct: the authors' rule (LIMO's extraction): the last \boxed{} alone, no fallback
+    return Grade(letter == gold, letter, {"gold": gold, "fallback": fallback, "boxed": boxed,
+                                          "strict_correct": letter == gold and fallback is None})
