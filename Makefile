@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE ?= 1
 export DO_NOT_TRACK := 1
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro profile test test-fast lint lab lock clean-results bench bench-repro
+.PHONY: setup repro profile test test-fast lint lab lock clean-results bench bench-repro gpu-check
 
 setup:            ## venv + pinned CPU stack + offline asset packages + self-check (idempotent)
 	bash scripts/setup.sh
@@ -38,6 +38,9 @@ bench:            ## fresh-clone timings: setup, no-op repro, ci pipeline (write
 
 bench-repro:      ## stage timings of a cold `dvc repro` on the active profile (writes results/benchmarks/repro_<profile>.json)
 	$(BIN)/python benchmarks/bench_repro.py
+
+gpu-check:        ## CUDA paths at toy size: FSDP bf16 SFT, both engines' STW (writes results/benchmarks/gpu_check.json; skips without CUDA); more: GPU_CHECK_ARGS="--tokenizer DIR"
+	$(BIN)/python scripts/gpu_check.py $(GPU_CHECK_ARGS)
 
 lock:             ## re-resolve requirements*.txt and rewrite requirements.lock (needs the registries)
 	bash scripts/lock.sh
