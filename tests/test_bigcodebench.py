@@ -210,3 +210,13 @@ def test_limits_follow_the_official_harness(tasks):
     assert BCB.default_limits(BCB.build_program(tasks["BigCodeBench/9001"], "")[2]) == limits
     assert BCB.TIMEOUT_S == max(240.0, max(1, 20)) + 1
     assert limits.timeout_s == BCB.TIMEOUT_S + 1 + BCB.STARTUP_S and limits.memory_mb == 128 * 1024
+
+
+def test_tabs_become_four_spaces_as_in_the_authors_decoder(tasks):
+    """The authors' decoder replaced every tab of the generated text with four spaces before the
+    harness saw it: a tab-indented answer is graded as its space-indented twin."""
+    p = next(iter(tasks.values()))
+    spaces = after_prefill(p)
+    tabbed = spaces.replace("    ", "\t")
+    assert "\t" in tabbed
+    assert BCB.solution_code(p, tabbed)[0] == BCB.solution_code(p, spaces)[0]

@@ -467,3 +467,9 @@ def test_fsdp_config_loads_in_accelerate_and_wraps_the_qwen2_decoder_layers(tiny
 
     paper = config.load_profile("paper")["sft"]
     assert paper["per_device_batch_size"] * paper["gradient_accumulation_steps"] * cfg.num_processes == 256
+
+
+def test_question_is_stripped_as_in_the_authors_preprocessing(qwen_tok):
+    padded = sft.build_example(qwen_tok, "  Write hello\n\n", "def f():\n    return 1", max_length=4096)
+    plain = sft.build_example(qwen_tok, "Write hello", "def f():\n    return 1", max_length=4096)
+    assert padded == plain

@@ -177,9 +177,10 @@ def validate_rows(rows: Any) -> list[dict]:
 
 
 def prompt_text(tokenizer, question: str) -> str:
-    """The chat-formatted prompt: one user turn, no system message, generation prompt."""
+    """The chat-formatted prompt: one user turn (the question ``.strip()``-ed, as the authors'
+    preprocessing did), no system message, generation prompt."""
     return tokenizer.apply_chat_template(
-        [{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True
+        [{"role": "user", "content": question.strip()}], tokenize=False, add_generation_prompt=True
     )
 
 

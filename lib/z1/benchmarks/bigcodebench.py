@@ -378,7 +378,7 @@ def solution_code(problem: Problem | dict, completion: str) -> tuple[str, dict]:
     """The code the harness evaluates for this completion (calibrated prefix + sanitized answer)."""
     p = as_problem(problem)
     ref = p.reference
-    text = completion or ""
+    text = (completion or "").replace("\t", "    ")  # the authors' decoder: every tab becomes 4 spaces
     pre = p.assistant_prefill or ""
     if pre and text.startswith(pre):  # the harness sanitizes the generated text, without the prefill
         text = text[len(pre):]
