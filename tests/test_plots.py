@@ -211,7 +211,7 @@ def _assert_traceable(table_csv: Path, table_md: Path, doc: dict, main_window: i
     method/window, and every such number (of `methods`, default all) is in the table; the only other
     columns are the paper's (checked by _assert_paper_traceable)."""
     table = pd.read_csv(table_csv)
-    assert set(table.columns) <= {*tables.COLUMNS, *tables.PAPER_COLUMNS, "profile"}
+    assert set(table.columns) <= {*tables.COLUMNS, *tables.PAPER_COLUMNS, "paper_status", "profile"}
     leaves = doc["results"]
     expected = sum(1 for b in leaves.values() for method, by_window in
                    ((m, w) for ms in b.values() for m, w in ms.items())
@@ -259,6 +259,7 @@ def _assert_paper_traceable(table_csv: Path, table_md: Path, paper: pd.DataFrame
         assert _same(row["paper_avg_thinking_tokens"], ref["avg_thinking_tokens"])
         number, who = re.fullmatch(r"(\S+) \((.+)\)", shown[PAPER_MD]).groups()
         assert float(number) == ref["pass_at_1"] and who.startswith(f"{ref['model']} on ")
+        assert ("unverified" in who) == (ref.get("status") == "unverified")
 
 
 def test_main_table_numbers_trace_to_the_metrics_file(tmp_path):

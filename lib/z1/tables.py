@@ -27,9 +27,10 @@ from z1.evaluation import LCB_PAPER_WINDOW, benchmark_label
 
 NUMBERS = ("problems", "pass_at_1", "ci_low", "ci_high", "avg_thinking_tokens")
 COLUMNS = ("model", "benchmark", "benchmark_label", "method", "window", *NUMBERS)
-PAPER_COLUMNS = ("paper_model", "paper_benchmark", "paper_pass_at_1", "paper_avg_thinking_tokens", "paper_status")
-# references/paper_reported.csv `status`: verified (in the paper's text), figure (read off the authors'
-# figure), unverified (found only in a secondary summary): printed and drawn as such.
+PAPER_COLUMNS = ("paper_model", "paper_benchmark", "paper_pass_at_1", "paper_avg_thinking_tokens")
+# with_paper also adds `paper_status`, the `status` of references/paper_reported.csv: verified (in the
+# paper's text), figure (read off the authors' figure), unverified (found only in a secondary summary),
+# printed and drawn as such.
 UNVERIFIED = "unverified"
 
 # Which of the paper's benchmarks each of ours is compared with (offline stand-ins included). The
@@ -94,7 +95,7 @@ def main_table(tidy: pd.DataFrame, main_window: int) -> pd.DataFrame:
 
 
 def with_paper(table: pd.DataFrame, paper_points: pd.DataFrame) -> pd.DataFrame:
-    """`table` with PAPER_COLUMNS added: the paper's model and benchmark that each row is compared with
+    """`table` with PAPER_COLUMNS and `paper_status` added: the paper's model and benchmark that each row is compared with
     (PAPER_MODEL, PAPER_BENCHMARK) and that pair's numbers from the paper rows with figure ==
     "main_table"; NaN where the paper reports nothing. Our columns are left as they are."""
     reported = paper_points[paper_points["figure"] == "main_table"]
