@@ -443,7 +443,8 @@ def test_figure_1b_averages_the_papers_three_benchmarks_once_each(tmp_path):
     fig = plots.figure_1b(main, None, profile="synthetic", models="m", main_window=4096)
     assert any(t.get_text() == caption for t in fig.texts)
     offline = plots.figure_1b_caption(_curves(_samples()))
-    assert offline.endswith("LiveCodeBench v5 <- humaneval, MATH500 <- math500; missing here: GPQA Diamond")
+    assert offline.endswith("LiveCodeBench v5 <- humaneval (offline stand-in), MATH500 <- math500; "
+                            "missing here: GPQA Diamond")
     _saved(fig, tmp_path, "figure_1b")
 
 

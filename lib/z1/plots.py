@@ -29,7 +29,7 @@ import seaborn as sns  # noqa: E402
 from z1.data import rank_correlation  # noqa: E402
 from z1.evaluation import benchmark_label  # noqa: E402
 from z1.examples import excerpt  # noqa: E402
-from z1.tables import PAPER_BENCHMARK, PAPER_BENCHMARK_LABELS, UNVERIFIED, figure_1b_benchmarks  # noqa: E402  (one copy, shared with the tables)
+from z1.tables import PAPER_BENCHMARK, PAPER_BENCHMARK_LABELS, STAND_INS, UNVERIFIED, figure_1b_benchmarks  # noqa: E402  (one copy, shared with the tables)
 
 METHOD_LABELS = {"stw": "STW (corrected)", "stw_paper": "STW (authors' code)", "r1": "R1-style truncation",
                  "s1": "s1 budget forcing", "no_cap": "no cap"}
@@ -151,7 +151,8 @@ def average_curve(curves: pd.DataFrame) -> pd.DataFrame:
 def figure_1b_caption(curves: pd.DataFrame) -> str:
     """Which benchmarks Figure 1b averages (ours -> the paper's), and which of the paper's three are missing."""
     chosen = figure_1b_benchmarks(curves["benchmark"].unique())
-    used = ", ".join(f"{PAPER_BENCHMARK_LABELS[p]} <- {ours}" for p, ours in chosen.items())
+    used = ", ".join(f"{PAPER_BENCHMARK_LABELS[p]} <- {ours}" + (" (offline stand-in)" if ours in STAND_INS else "")
+                     for p, ours in chosen.items())
     missing = [PAPER_BENCHMARK_LABELS[p] for p in PAPER_BENCHMARK_LABELS if p not in chosen]
     return f"average over the paper's three benchmarks, once each: {used}" + (
         f"; missing here: {', '.join(missing)}" if missing else "")
