@@ -870,3 +870,99 @@ def test_isolation_report_names_the_start_path():
     r = isolation_report()
     assert r["start_path"] == "zygote" and r["zygote_disabled"] is None
     assert isinstance(r["popen_overhead_ms"], float) and r["popen_run_ms"] > 0
+
+
+# ------------------------------------------------------------------------------ IPC, keyrings, descriptors
+LIBC = "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+
+
+def _host_sysv(kind: str) -> list[dict]:
+    """The host's SysV objects (/proc/sysvipc/shm or msg): one dict per object, keyed by column name."""
+    lines = Path(f"/proc/sysvipc/{kind}").read_text().splitlines()
+    head = lines[0].split()
+    return [dict(zip(head, line.split(), strict=False)) for line in lines[1:]]
+
+
+def test_sysv_shared_memory_dies_with_the_program():
+    """Attack: shared-memory segments filled, detached and left behind (nattch 0) live on in the host's
+    IPC namespace, outside RLIMIT_AS. Each program has its own IPC namespace, so they die with it."""
+    attack = LIBC + (
+        "libc.shmat.restype = ctypes.c_void_p\n"
+        "ids = []\n"
+        "for _ in range(4):\n"
+        "    sid = libc.shmget(0, 32 << 20, 0o1600)\n"  # IPC_PRIVATE, IPC_CREAT | 0600
+        "    assert sid >= 0, os.strerror(ctypes.get_errno())\n"
+        "    addr = libc.shmat(sid, None, 0)\n"
+        "    ctypes.memset(addr, 7, 32 << 20)\n"
+        "    libc.shmdt(ctypes.c_void_p(addr))\n"
+        "    ids.append(sid)\n"
+        "print(len(ids))\n"
+    )
+    before = {s["shmid"] for s in _host_sysv("shm")}
+    v = run_program(attack, limits=Limits(timeout_s=10.0, memory_mb=256))
+    assert v.status == "passed" and v.stdout == "4\n", v  # the attack itself ran
+    left = [s for s in _host_sysv("shm") if s["shmid"] not in before]
+    assert left == [], left
+    if IS_ROOT:
+        assert not [s for s in _host_sysv("shm") if s.get("uid") == str(sandbox.SANDBOX_UID)]
+    assert run_program("print(sum(range(10)))", limits=FAST).stdout == "45\n"  # the worker goes on
+
+
+def test_message_queue_carries_nothing_to_the_next_program():
+    """Attack: a SysV message queue with a fixed key and mode 666, read back by a later program."""
+    class_def = "class Msg(ctypes.Structure):\n    _fields_ = [('mtype', ctypes.c_long), ('mtext', ctypes.c_char * 16)]\n"
+    write = LIBC + class_def + (
+        "q = libc.msgget(0x5A31, 0o1666)\n"
+        "assert q >= 0, os.strerror(ctypes.get_errno())\n"
+        "m = Msg(1, b'secret')\n"
+        "print(libc.msgsnd(q, ctypes.byref(m), 16, 0))\n"
+    )
+    read = LIBC + class_def + (
+        "q = libc.msgget(0x5A31, 0)\n"
+        "print('found' if q >= 0 else os.strerror(ctypes.get_errno()))\n"
+    )
+    assert run_program(write, limits=FAST).stdout == "0\n"
+    v = run_program(read, limits=FAST)
+    assert v.status == "passed" and v.stdout == "No such file or directory\n", v
+    assert not [q for q in _host_sysv("msg") if int(q["key"]) == 0x5A31]
+
+
+def test_kernel_keyrings_are_refused():
+    """Attack: a key added to the sandbox uid's keyring and read back by a later program. The seccomp
+    filter refuses add_key, request_key and keyctl (EPERM); the program itself still runs."""
+    nr = {"x86_64": (248, 249), "aarch64": (217, 218)}.get(os.uname().machine)
+    if nr is None:
+        pytest.skip("keyring syscall numbers known for x86_64 and aarch64 only")
+    add = LIBC + (
+        f"k = libc.syscall({nr[0]}, b'user', b'z1-secret', b'carried', ctypes.c_size_t(7), ctypes.c_int(-4))\n"
+        "print(k if k < 0 else 'added', os.strerror(ctypes.get_errno()) if k < 0 else '')\n"
+    )
+    find = LIBC + (
+        f"k = libc.syscall({nr[1]}, b'user', b'z1-secret', None, ctypes.c_int(0))\n"
+        "print(os.strerror(ctypes.get_errno()) if k < 0 else 'found')\n"
+    )
+    v = run_program(add, limits=FAST)
+    assert v.status == "passed" and v.stdout == "-1 Operation not permitted\n", v
+    v = run_program(find, limits=FAST)
+    assert v.status == "passed" and v.stdout == "Operation not permitted\n", v
+    assert sandbox.isolation_report()["keyrings"] == "denied (seccomp)"
+    assert sandbox.isolation_report()["ipc_namespace"] is True
+
+
+def test_descriptor_limit_bounds_the_pipes_a_program_can_hold():
+    """Attack: thousands of pipes pin kernel memory outside RLIMIT_AS; RLIMIT_NOFILE caps them."""
+    attack = (
+        "import os\n"
+        "pipes = []\n"
+        "try:\n"
+        "    while True:\n"
+        "        pipes.append(os.pipe())\n"
+        "except OSError as e:\n"
+        "    print(len(pipes), e.strerror)\n"
+    )
+    limits = Limits(timeout_s=5.0, max_open_files=64)
+    v = run_program(attack, limits=limits)
+    count, why = v.stdout.split(" ", 1)
+    assert v.status == "passed" and why == "Too many open files\n", v
+    assert 2 * int(count) <= limits.max_open_files
+    assert int(run_program(attack, limits=FAST).stdout.split()[0]) * 2 <= Limits().max_open_files

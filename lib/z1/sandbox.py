@@ -118,14 +118,23 @@ What it protects against (as root, the intended setup)
 * reading the parent's environment (API keys): the environment is built from scratch;
 * signalling / ptracing the parent, the grader or other sandboxes (different uid; other PID namespace);
 * fork bombs (``RLIMIT_NPROC`` for the unprivileged uid; all leftovers die with the PID namespace);
+* state carried from one program to the next, or kept after it: each program gets a new **IPC**
+  namespace (SysV shared memory, message queues and semaphores, POSIX message queues die with it,
+  so a segment outside ``RLIMIT_AS`` cannot outlive the program), and a seccomp filter refuses the
+  kernel keyring calls (``add_key``, ``request_key``, ``keyctl``: EPERM), so nothing can be stored in
+  the sandbox uid's keyrings;
+* descriptor hoarding: ``RLIMIT_NOFILE`` (``max_open_files``, 128) bounds the pipes and sockets one
+  process can hold (each pipe pins up to 64 KiB of kernel memory outside ``RLIMIT_AS``);
 * CPU hogs, infinite loops, hangs after printing the answer (CPU rlimit + wall clock kill);
 * memory bombs (``RLIMIT_AS``), big files (``RLIMIT_FSIZE``; tmpfs size caps), output floods, core
   dumps, stray processes surviving the program.
 
 What it does NOT protect against
 --------------------------------
-* It is not a VM and not a seccomp jail: the full syscall surface is reachable, so kernel exploits,
-  and container escapes that follow from them, are out of scope.
+* It is not a VM and not a full seccomp jail: apart from the keyring calls the syscall surface is
+  reachable, so kernel exploits, and container escapes that follow from them, are out of scope.
+  Kernel memory held by pipes is bounded per process (``max_open_files``), not per sandbox: up to
+  ``max_processes`` processes can each hold that many descriptors.
 * Reading world-readable files (the project tree, the Python installation, ``/etc/passwd``...) is
   allowed; only the parent's environment is hidden.
 * CPU / cache timing side channels, and resource contention (disk I/O, memory bandwidth, CPU time
@@ -193,6 +202,7 @@ class Limits:
     memory_mb: int = 1024  # RLIMIT_AS
     file_size_mb: int = 16  # RLIMIT_FSIZE
     max_processes: int = 64  # RLIMIT_NPROC (only meaningful for a non-root uid, see module doc)
+    max_open_files: int = 128  # RLIMIT_NOFILE: also bounds the kernel memory pipes can pin
     output_bytes: int = 64_000  # stdout/stderr kept (truncated beyond, with a marker)
     network: bool = False
     reuse_interpreter: bool = True  # fork programs from a per-worker zygote; False: a fresh interpreter each
@@ -239,7 +249,37 @@ def mount(src, tgt, fs, flags, data=None):
     if libc.mount(_b(src), _b(tgt), _b(fs), flags, _b(data)) != 0:
         e = ctypes.get_errno()
         raise OSError(e, "mount %s: %s" % (tgt, os.strerror(e)))
-CLONE = {"mnt": 0x00020000, "user": 0x10000000, "pid": 0x20000000, "net": 0x40000000}
+CLONE = {"mnt": 0x00020000, "ipc": 0x08000000, "user": 0x10000000, "pid": 0x20000000, "net": 0x40000000}
+# seccomp: refuse the kernel keyring calls (add_key, request_key, keyctl) with EPERM, as container
+# runtimes' default profiles do; a foreign syscall ABI (i386 via int 0x80, x32) is refused entirely.
+KEYRING_CALLS = {"x86_64": (0xC000003E, (248, 249, 250)), "aarch64": (0xC00000B7, (217, 218, 219))}
+def deny_keyrings():
+    spec = KEYRING_CALLS.get(os.uname().machine)
+    if spec is None:
+        return False
+    arch, calls = spec
+    LD_ABS, JEQ, JGE, RET = 0x20, 0x15, 0x35, 0x06
+    ALLOW, EPERM = 0x7FFF0000, 0x00050000 | 1
+    body = [(LD_ABS, 4), (JEQ, arch), (LD_ABS, 0), (JGE, 0x40000000)] + [(JEQ, nr) for nr in calls]
+    prog = []
+    deny = len(body) + 1  # index of the EPERM return (after ALLOW)
+    for i, (code, k) in enumerate(body):
+        if code == LD_ABS:
+            prog.append((code, 0, 0, k))
+        elif code == JEQ and k == arch:
+            prog.append((code, 0, deny - i - 1, k))  # another ABI: refused
+        else:
+            prog.append((code, deny - i - 1, 0, k))
+    prog += [(RET, 0, 0, ALLOW), (RET, 0, 0, EPERM)]
+    class Filter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+    class Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
+    filters = (Filter * len(prog))(*[Filter(*f) for f in prog])
+    fprog = Prog(len(prog), filters)
+    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        return False
+    return libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) == 0  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
 def unshare(names):
     fl = 0
     for n in names:
@@ -360,6 +400,8 @@ def launch(cfg, exec_program):
                 os.setgroups([])
                 os.setgid(cfg["gid"])
                 os.setuid(cfg["uid"])
+            if cfg.get("deny_keyrings") and not deny_keyrings():
+                raise OSError("could not install the seccomp filter that denies the kernel keyrings")
             os.chdir(workdir)
             hook = "net" not in active and cfg["hook_net"]
             if exec_program:
@@ -1065,7 +1107,7 @@ def _execute(code: str, stdin: str, limits: Limits, files: dict[str, str] | None
     global _mounts_broken, _uid_switch_broken
     root = _is_root()
     owner = (SANDBOX_UID, SANDBOX_GID) if root else None
-    want_ns = (["pid", "mnt"] + ([] if limits.network else ["net"])) if _use_namespaces else []
+    want_ns = (["pid", "mnt", "ipc"] + ([] if limits.network else ["net"])) if _use_namespaces else []
     t0 = time.monotonic()
     workdir = tempfile.mkdtemp(prefix="z1-sbx-")
     try:
@@ -1081,6 +1123,7 @@ def _execute(code: str, stdin: str, limits: Limits, files: dict[str, str] | None
             ("RLIMIT_AS", int(limits.memory_mb) * mb, int(limits.memory_mb) * mb),
             ("RLIMIT_FSIZE", int(limits.file_size_mb) * mb, int(limits.file_size_mb) * mb),
             ("RLIMIT_NPROC", int(limits.max_processes), int(limits.max_processes)),
+            ("RLIMIT_NOFILE", int(limits.max_open_files), int(limits.max_open_files)),
         ]
         cfg = {
             "workdir": workdir,
@@ -1095,6 +1138,7 @@ def _execute(code: str, stdin: str, limits: Limits, files: dict[str, str] | None
             "argv": [sys.executable, "-s", "-P", "-B", "main.py"],
             "env": _program_env(workdir),
             "hook_net": not limits.network,
+            "deny_keyrings": _use_namespaces and os.uname().machine in ("x86_64", "aarch64"),
             "net_hook": _NET_HOOK,
             "need": [sys.executable, os.path.dirname(os.__file__)],
         }
@@ -1292,6 +1336,11 @@ try:
 except OSError:
     r["root_writable"] = False
 r["visible_pids"] = len([d for d in os.listdir("/proc") if d.isdigit()])
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+key = libc.syscall({"x86_64": 248, "aarch64": 217}.get(os.uname().machine, -1), b"user", b"z1-probe", b"x",
+                   ctypes.c_size_t(1), ctypes.c_int(-4))
+r["add_key"] = "allowed" if key >= 0 else os.strerror(ctypes.get_errno())
 r["env_keys"] = sorted(os.environ)
 print(json.dumps(r))
 """
@@ -1334,12 +1383,14 @@ def isolation_report() -> dict:
         "probe_loopback_connect": probe.get("loopback_connect"),
         "pid_namespace": "pid" in ns,
         "mount_namespace": "mnt" in ns and not _mounts_broken,
+        "ipc_namespace": "ipc" in ns,
+        "keyrings": "denied (seccomp)" if probe.get("add_key") == os.strerror(1) else probe.get("add_key"),
         "readonly_root": bool(mounts.get("readonly_root")) and probe.get("root_writable") is False,
         "private_tmp": mounts.get("private_tmp", []),
         "private_proc": bool(mounts.get("private_proc")),
         "probe_visible_pids": probe.get("visible_pids"),
         "straggler_cleanup": "pid-namespace" if "pid" in ns else "subreaper+process-group",
-        "rlimits": ["RLIMIT_CPU", "RLIMIT_AS", "RLIMIT_FSIZE", "RLIMIT_NPROC", "RLIMIT_CORE"],
+        "rlimits": ["RLIMIT_CPU", "RLIMIT_AS", "RLIMIT_FSIZE", "RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_CORE"],
         "nproc_enforced": bool(root and probe.get("uid") == SANDBOX_UID) or not root,
         "env_keys": probe.get("env_keys"),
         # how programs start: "zygote" (forked from a per-worker interpreter) or "popen" (a fresh one)
