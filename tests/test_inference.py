@@ -370,3 +370,47 @@ def test_a_method_can_bring_its_own_windows_and_max_tokens(tmp_path, fake_stage)
         broken = {**CFG, "inference": {**CFG["inference"], "methods": {"r1": {"function": "r1_truncation", **bad}}}}
         with pytest.raises(inference.InferenceError, match="method 'r1'"):
             inference.run(broken, model_dirs={"m": tmp_path}, out_dir=tmp_path / "x", progress=False)
+
+
+@pytest.mark.parametrize("change,match", [
+    ({"windows": "16"}, r"inference.windows must be a non-empty list of ints >= 1, got '16'"),
+    ({"windows": []}, "inference.windows"),
+    ({"batch_size": 0}, r"inference.batch_size must be an int >= 1, got 0"),
+    ({"max_tokens": -5}, "inference.max_tokens"),
+    ({"benchmarks": {}}, "must name at least one benchmark"),
+    ({"benchmarks": {"math500": {"n": 2}, "humanevl": {"n": 2}}}, r"unknown benchmark 'humanevl'"),
+    ({"benchmarks": {"math500": {"n": 0}}}, r"benchmarks.math500.n must be an int >= 1 or null"),
+    ({"models": ["m", "z1"]}, r"\['z1'\] have no model directory .*dvc repro assets"),
+])
+def test_bad_settings_fail_before_any_engine_starts(tmp_path, fake_stage, change, match):
+    """Every setting is checked before the first token: a bad one fails at once with one line naming
+    it (a string window used to run windows 1 and 6; an unknown benchmark failed after the others)."""
+    cfg = {**CFG, "inference": {**CFG["inference"], **change}}
+    with pytest.raises(inference.InferenceError, match=match):
+        inference.run(cfg, model_dirs={"m": tmp_path, "z1": tmp_path / "absent"}, out_dir=tmp_path / "gen",
+                      progress=False)
+    assert fake_stage["engines"] == [] and not (tmp_path / "gen").exists()
+
+
+def test_damaged_or_duplicated_generation_rows_are_named_never_graded_twice(tmp_path, fake_stage):
+    """A torn last line (a kill mid-write) is left out and redone; a bad line in the middle, a row
+    without its record, or a sample written twice is an error naming file and line."""
+    inference.run(CFG, model_dirs={"m": tmp_path}, out_dir=tmp_path / "gen", progress=False)
+    path = tmp_path / "gen" / "m" / "math500" / "stw.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    assert len(inference.read_generations(tmp_path / "gen")) == len(lines) == 10
+    path.write_text("".join(lines) + lines[0][:40])  # torn tail
+    assert len(inference.read_generations(tmp_path / "gen")) == 10
+    path.write_text("".join(lines[:3]) + lines[3][:40] + "\n" + "".join(lines[4:]))
+    with pytest.raises(inference.InferenceError, match=r"stw.jsonl:4: not a JSON row"):
+        inference.read_generations(tmp_path / "gen")
+    with pytest.raises(inference.InferenceError, match=r"stw.jsonl:4: not a JSON row"):  # the resume reader too
+        inference.run(CFG, model_dirs={"m": tmp_path}, out_dir=tmp_path / "gen", progress=False)
+    path.write_text("".join(lines) + lines[2])
+    with pytest.raises(inference.InferenceError, match=r"stw.jsonl:11: duplicate of .*stw.jsonl:3"):
+        inference.read_generations(tmp_path / "gen")
+    broken = json.loads(lines[1])
+    del broken["record"]
+    path.write_text(lines[0] + json.dumps(broken) + "\n")
+    with pytest.raises(inference.InferenceError, match=r"stw.jsonl:2: the row lacks \['record.answer'\]"):
+        inference.read_generations(tmp_path / "gen")

@@ -42,21 +42,39 @@ class InferenceError(ValueError):
     """An inference setting is unusable (unknown model key, method, empty windows...)."""
 
 
-def _read_done(path: Path) -> set[tuple]:
-    done: set[tuple] = set()
-    if not path.exists():
-        return done
-    with path.open() as f:
-        for line in f:
-            line = line.strip()
-            if not line:
+ROW_KEYS = ("model", "benchmark", "method", "window", "problem_id", "sample_index")  # one sample
+
+
+def _read_rows(path: Path) -> list[tuple[int, dict]]:
+    """(line number, row) of a generations file. A torn last line (no newline: a kill mid-write) is
+    left out; a bad line anywhere else, or a row without its keys or record, is an error naming the
+    file and line."""
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    torn = len(lines) - 1 if lines and lines[-1].strip() else None  # text after the last newline
+    rows = []
+    for i, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            row = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            if i - 1 == torn:
                 continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                break  # a torn last line from a kill: everything after it is redone
-            done.add((row["window"], row["problem_id"], row["sample_index"]))
-    return done
+            raise InferenceError(f"{path}:{i}: not a JSON row ({e}); repair or delete the file and run the stage "
+                                 "again (finished rows elsewhere are kept)") from None
+        missing = [k for k in ROW_KEYS if k not in row] + (
+            [] if isinstance(row.get("record"), dict) and "answer" in row["record"] else ["record.answer"])
+        if missing:
+            raise InferenceError(f"{path}:{i}: the row lacks {missing}")
+        rows.append((i, row))
+    return rows
+
+
+def _read_done(path: Path) -> set[tuple]:
+    if not path.exists():
+        return set()
+    return {(row["window"], row["problem_id"], row["sample_index"]) for _, row in _read_rows(path)}
 
 
 def _truncate_torn_tail(path: Path) -> None:
@@ -183,12 +201,50 @@ def _lora_rank(adapter_dir: Path) -> int:
     return int(json.loads((adapter_dir / "adapter_config.json").read_text()).get("r", 16))
 
 
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def validate(inf: Mapping, model_dirs: Mapping[str, Path]) -> dict[str, list]:
+    """Check the inference section before any engine starts, so a bad setting fails in seconds with
+    one line naming it, not after minutes of generating for the settings before it; returns each
+    benchmark's problems (loaded once, here)."""
+    windows = inf.get("windows")
+    if not isinstance(windows, list) or not windows or not all(_positive_int(w) for w in windows):
+        raise InferenceError(f"inference.windows must be a non-empty list of ints >= 1, got {windows!r}")
+    for key in ("max_tokens", "batch_size"):
+        if not _positive_int(inf.get(key)):
+            raise InferenceError(f"inference.{key} must be an int >= 1, got {inf.get(key)!r}")
+    models = inf.get("models")
+    if not isinstance(models, list) or not models:
+        raise InferenceError(f"inference.models must be a non-empty list of model keys, got {models!r}")
+    missing = [m for m in models if m not in model_dirs or not Path(model_dirs[m]).is_dir()]
+    if missing:
+        where = ", ".join(f"{m}: {model_dirs.get(m, 'no directory')}" for m in missing)
+        raise InferenceError(f"inference.models {missing} have no model directory ({where}); add them to "
+                             "the profile's assets.models and run `dvc repro assets` (sft: the sft stage), "
+                             "or remove them from inference.models")
+    benches = inf.get("benchmarks")
+    if not isinstance(benches, dict) or not benches:
+        raise InferenceError(f"inference.benchmarks must name at least one benchmark, got {benches!r}")
+    problems = {}
+    for name, bench_cfg in benches.items():
+        if name not in benchmarks.BENCHMARKS:
+            raise InferenceError(f"inference.benchmarks: unknown benchmark {name!r}; known: {sorted(benchmarks.BENCHMARKS)}")
+        n = (bench_cfg or {}).get("n")
+        if n is not None and not _positive_int(n):
+            raise InferenceError(f"inference.benchmarks.{name}.n must be an int >= 1 or null (all), got {n!r}")
+        problems[name] = benchmarks.load(name, **dict(bench_cfg or {}))
+        if not problems[name]:
+            raise InferenceError(f"inference.benchmarks.{name} selects no problem ({bench_cfg!r})")
+    method_plan(inf)
+    return problems
+
+
 def run(cfg: Mapping, *, model_dirs: Mapping[str, Path], out_dir: Path, progress: bool = True) -> dict:
     """Run the inference section of a profile (`cfg` = load_profile(...)). Returns a summary."""
     inf, compute = cfg["inference"], cfg["compute"]
-    unknown = [m for m in inf["models"] if m not in model_dirs]
-    if unknown:
-        raise InferenceError(f"models {unknown} have no directory; known: {sorted(model_dirs)}")
+    problems_of = validate(inf, model_dirs)
     s = inf["sampling"]
     sampling = Sampling(temperature=float(s.get("temperature", 0.0)), top_p=float(s.get("top_p", 1.0)),
                         seed=s.get("seed"), n=int(s.get("n", 1)))
@@ -222,7 +278,7 @@ def run(cfg: Mapping, *, model_dirs: Mapping[str, Path], out_dir: Path, progress
             }
             for bench_name, bench_cfg in inf["benchmarks"].items():
                 bench_cfg = dict(bench_cfg or {})
-                problems = benchmarks.load(bench_name, **bench_cfg)
+                problems = problems_of[bench_name]
                 memo = MemoView(engine)  # methods opening with the same greedy request decode it once
                 for method_name, method_cfg in inf["methods"].items():
                     if model_key not in methods[method_name]:
@@ -248,9 +304,15 @@ def run(cfg: Mapping, *, model_dirs: Mapping[str, Path], out_dir: Path, progress
 
 
 def read_generations(gen_dir: Path) -> list[dict]:
-    """Every generation row under a generations directory (for grading)."""
-    rows = []
+    """Every generation row under a generations directory (for grading). A sample that appears twice
+    is an error naming both places, never graded twice; see _read_rows for damaged lines."""
+    rows, seen = [], {}
     for path in sorted(Path(gen_dir).rglob("*.jsonl")):
-        with path.open() as f:
-            rows.extend(json.loads(line) for line in f if line.strip())
+        for i, row in _read_rows(path):
+            key = tuple(row[k] for k in ROW_KEYS)
+            if key in seen:
+                raise InferenceError(f"{path}:{i}: duplicate of {seen[key]} ({dict(zip(ROW_KEYS, key, strict=True))}); "
+                                     "delete one of them")
+            seen[key] = f"{path}:{i}"
+            rows.append(row)
     return rows
