@@ -367,31 +367,12 @@ def _select(df: pd.DataFrame, report: dict, data_cfg: Mapping) -> tuple[pd.DataF
     return df, report
 
 
-def _read_released(released_id: str) -> pd.DataFrame:
-    local = Path(released_id).expanduser()
-    if local.exists():
-        files = sorted(p for p in ([local] if local.is_file() else local.rglob("*"))
-                       if p.suffix in (".parquet", ".jsonl", ".json"))
-        if not files:
-            raise data.DataError(f"data.released_id {released_id} is a local path without .parquet/.jsonl files")
-        return pd.concat([pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_json(p, lines=True)
-                          for p in files], ignore_index=True)
-    if os.environ.get("HF_DATASETS_OFFLINE") == "1" or os.environ.get("HF_HUB_OFFLINE") == "1":
-        raise data.DataError(
-            f"data.source=released loads {released_id} from the Hugging Face hub, but offline mode is on: unset "
-            "HF_HUB_OFFLINE and HF_DATASETS_OFFLINE (with network access), point released_id at a local copy, "
-            "or use source: regenerate")
-    import datasets
-
-    return datasets.load_dataset(released_id, split="train").to_pandas()
-
-
 def load_released(data_cfg: Mapping, *, tokenizer) -> tuple[pd.DataFrame, dict, None]:
     """efficientscaling/Z1-Code-Reasoning-107K from the hub, with token_num_qwen recomputed and the
     decontamination check (rows dropped only with `decontaminate: true`). ``released_id`` may also be
     a local copy: a .parquet / .jsonl file or a directory of them (e.g. a downloaded snapshot), read
     offline."""
-    df = _read_released(str(data_cfg["released_id"]))
+    df = data.read_released(str(data_cfg["released_id"]))
     data.validate_schema(df)
     recomputed = data.count_tokens(tokenizer, df["response"].tolist())
     diff = pd.Series(recomputed) - df["token_num_qwen"].astype(int)

@@ -20,8 +20,10 @@ z1.decontam.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -243,3 +245,24 @@ def level_messages(question_messages: Sequence[Mapping], level_prompt: str) -> l
     empty instruction adds none (the chat template's default system prompt, if any, applies)."""
     msgs = [dict(m) for m in question_messages if m.get("role") != "system"]
     return [{"role": "system", "content": level_prompt}, *msgs] if level_prompt else msgs
+
+
+def read_released(released_id: str) -> pd.DataFrame:
+    """Z1-Code-Reasoning-107K's rows: from a local copy (a .parquet / .jsonl file or a directory of
+    them, read offline) or, for a hub id, through `datasets` (needs the hub)."""
+    local = Path(released_id).expanduser()
+    if local.exists():
+        files = sorted(p for p in ([local] if local.is_file() else local.rglob("*"))
+                       if p.suffix in (".parquet", ".jsonl", ".json"))
+        if not files:
+            raise DataError(f"data.released_id {released_id} is a local path without .parquet/.jsonl files")
+        return pd.concat([pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_json(p, lines=True)
+                          for p in files], ignore_index=True)
+    if os.environ.get("HF_DATASETS_OFFLINE") == "1" or os.environ.get("HF_HUB_OFFLINE") == "1":
+        raise DataError(
+            f"data.source=released loads {released_id} from the Hugging Face hub, but offline mode is on: unset "
+            "HF_HUB_OFFLINE and HF_DATASETS_OFFLINE (with network access), point released_id at a local copy, "
+            "or use source: regenerate")
+    import datasets
+
+    return datasets.load_dataset(released_id, split="train").to_pandas()
