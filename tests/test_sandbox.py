@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from z1 import sandbox
+from z1.sandbox import runner, zygotes
 from z1.sandbox import Limits, Verdict, isolation_report, run_many, run_program
 
 IS_ROOT = os.geteuid() == 0
@@ -511,10 +512,10 @@ def test_humaneval_canonical_solutions_all_pass():
 # ------------------------------------------------------------------------------ degraded mode (no namespaces)
 def test_fallback_without_namespaces(monkeypatch):
     """Simulates a machine without namespaces: network blocked by the audit hook, stragglers by the subreaper."""
-    monkeypatch.setattr(sandbox, "_use_namespaces", False)
-    monkeypatch.setattr(sandbox, "_uid_switch_broken", sandbox._uid_switch_broken)
-    monkeypatch.setattr(sandbox, "_mounts_broken", sandbox._mounts_broken)
-    with pytest.warns(RuntimeWarning) if IS_ROOT and not sandbox._uid_switch_broken else contextlib.nullcontext():
+    monkeypatch.setattr(runner, "use_namespaces", False)
+    monkeypatch.setattr(runner, "uid_switch_broken", runner.uid_switch_broken)
+    monkeypatch.setattr(runner, "mounts_broken", runner.mounts_broken)
+    with pytest.warns(RuntimeWarning) if IS_ROOT and not runner.uid_switch_broken else contextlib.nullcontext():
         v = run_program(
             "import socket\ntry:\n    socket.socket()\n    print('socket ok')\nexcept PermissionError:\n    print('blocked')\n",
             limits=FAST,
@@ -554,7 +555,7 @@ def test_interpreter_under_private_tmp_keeps_uid_switch(tmp_path):
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=False)
     site_dir = next((env_dir / "lib").glob("python3*/site-packages"))
-    lib = Path(sandbox.__file__).resolve().parents[1]
+    lib = Path(sandbox.__file__).resolve().parents[2]
     (site_dir / "z1dev.pth").write_text("\n".join([*site.getsitepackages(), str(lib)]) + "\n")
     os.chmod(tmp_path, 0o700)  # as `mktemp -d` makes a CI checkout: the sandbox uid may not enter it
     # a sys.path entry for the 0700 directory itself (pytest puts its rootdir there) must not make the
@@ -572,7 +573,7 @@ POPEN = Limits(timeout_s=3.0, reuse_interpreter=False)
 
 
 def _run(code: str, limits: Limits = FAST, stdin: str = "") -> tuple[Verdict, dict]:
-    return sandbox._execute(code, stdin, limits, None)
+    return runner.execute(code, stdin, limits, None)
 
 
 def _children(pid: int) -> list[int]:
@@ -634,7 +635,7 @@ def test_zygote_exit_codes_and_tracebacks():
     lines = v.stderr.splitlines()
     assert lines[0] == "Traceback (most recent call last):"
     assert lines[1].startswith('  File "/') and lines[1].endswith('/main.py", line 3, in <module>'), lines
-    assert "<string>" not in v.stderr  # no zygote frame in the traceback
+    assert "<string>" not in v.stderr and "zygote.py" not in v.stderr  # no zygote frame in the traceback
     v = run_program("x = (\n", limits=FAST)
     assert v.status == "failed" and v.stderr.startswith('  File "/') and "SyntaxError" in v.stderr
     v = run_program("import atexit\natexit.register(print, 'cleanup')\nraise KeyboardInterrupt\n", limits=FAST)
@@ -719,7 +720,7 @@ def test_zygote_and_popen_paths_give_the_same_verdict(code):
 
 def test_program_cannot_affect_the_next_program_of_the_same_zygote():
     assert run_program("pass", limits=FAST).passed
-    zygote = sandbox._zygotes.idle[-1]
+    zygote = zygotes.pool.idle[-1]
     poison = (
         "import builtins, json, os, site, sys\n"
         "json.dumps = lambda *a, **k: 'POISONED'\n"
@@ -750,14 +751,14 @@ def test_program_cannot_affect_the_next_program_of_the_same_zygote():
     assert v.status == "passed", v
     if IS_ROOT:
         assert v.stdout == "[]\n"
-    assert sandbox._zygotes.idle[-1] is zygote and zygote.alive()
+    assert zygotes.pool.idle[-1] is zygote and zygote.alive()
     check = (
         "import json, os, site, sys\n"
         "print(json.dumps([1]), os.sep, os.path.join('a', 'b'), len('ab'), hasattr(site, 'POISON'))\n"
         "print('/poison' in sys.path, 'Z1_POISON' in os.environ, repr(sys.stdin.read()))\n"
     )
     v = run_program(check, stdin="second\n", limits=FAST)
-    assert sandbox._zygotes.idle[-1] is zygote, "both programs must have come from the same zygote"
+    assert zygotes.pool.idle[-1] is zygote, "both programs must have come from the same zygote"
     assert v.status == "passed", v
     assert v.stdout == "[1] / a/b 2 False\nFalse False 'second\\n'\n"
     assert zygote.diagnostics() == ""  # nothing reached the zygote's own stdout/stderr
@@ -765,12 +766,12 @@ def test_program_cannot_affect_the_next_program_of_the_same_zygote():
 
 def test_zygote_is_replaced_after_it_dies():
     assert run_program("pass", limits=FAST).passed
-    first = sandbox._zygotes.idle[-1]
+    first = zygotes.pool.idle[-1]
     os.kill(first.proc.pid, signal.SIGKILL)  # dies while idle
     first.proc.wait()
     v, info = _run("print(2)")
     assert (v.status, v.stdout, info["start_path"]) == ("passed", "2\n", "zygote")
-    second = sandbox._zygotes.idle[-1]
+    second = zygotes.pool.idle[-1]
     assert second is not first and second.proc.pid != first.proc.pid
     # dies while its program runs: the program's sandbox dies with it, and nothing is left behind
     result: list[Verdict] = []
@@ -786,7 +787,7 @@ def test_zygote_is_replaced_after_it_dies():
     assert result[0].status == "crashed", result[0]
     assert result[0].stdout == "started\n"
     _no_leftovers()
-    assert second not in sandbox._zygotes.idle
+    assert second not in zygotes.pool.idle
     v, info = _run("print(3)")
     assert (v.status, v.stdout, info["start_path"]) == ("passed", "3\n", "zygote")
 
@@ -794,10 +795,10 @@ def test_zygote_is_replaced_after_it_dies():
 def test_program_that_kills_its_zygote_in_degraded_mode(monkeypatch):
     """Without namespaces and uid switch the program can reach its zygote: killing it only breaks the
     program's own run; its leftovers are still killed and the next program gets a new zygote."""
-    monkeypatch.setattr(sandbox, "_use_namespaces", False)
-    monkeypatch.setattr(sandbox, "_uid_switch_broken", True)  # run as the caller, like a non-root caller
+    monkeypatch.setattr(runner, "use_namespaces", False)
+    monkeypatch.setattr(runner, "uid_switch_broken", True)  # run as the caller, like a non-root caller
     assert run_program("pass", limits=FAST).passed
-    zygote = sandbox._zygotes.idle[-1]
+    zygote = zygotes.pool.idle[-1]
     code = (
         "import os, signal, subprocess, time\n"
         "p = subprocess.Popen(['sleep', '100'])\n"
@@ -824,7 +825,7 @@ def test_program_that_kills_its_zygote_in_degraded_mode(monkeypatch):
     assert not alive, "the program's background child must be killed with its process group"
     v, info = _run("print('next')")
     assert (v.status, v.stdout, info["start_path"]) == ("passed", "next\n", "zygote")
-    assert sandbox._zygotes.idle[-1] is not zygote
+    assert zygotes.pool.idle[-1] is not zygote
 
 
 def test_popen_path_still_works_when_forced():
@@ -839,30 +840,32 @@ def test_popen_path_still_works_when_forced():
     _no_leftovers()
 
 
-def test_zygotes_that_cannot_start_fall_back_to_popen(monkeypatch):
-    monkeypatch.setattr(sandbox, "_ZYGOTE", "import sys\nsys.exit(3)\n")
-    monkeypatch.setattr(sandbox, "_zygotes", sandbox._ZygotePool())
+def test_zygotes_that_cannot_start_fall_back_to_popen(monkeypatch, tmp_path):
+    broken = tmp_path / "zygote.py"
+    broken.write_text("import sys\nsys.exit(3)\n")
+    monkeypatch.setattr(zygotes, "SCRIPT", str(broken))
+    monkeypatch.setattr(zygotes, "pool", zygotes.ZygotePool())
     with pytest.warns(RuntimeWarning, match="cannot be reused"):
         results = [_run(f"print({i})") for i in range(3)]
     assert [(v.status, v.stdout, info["start_path"]) for v, info in results] == [
         ("passed", f"{i}\n", "popen") for i in range(3)]
-    assert sandbox._zygotes.disabled and "gone" in sandbox._zygotes.disabled
+    assert zygotes.pool.disabled and "gone" in zygotes.pool.disabled
 
 
 def test_forked_caller_does_not_share_zygotes():
     assert run_program("pass", limits=FAST).passed
-    ours = [z.proc.pid for z in sandbox._zygotes.idle]
+    ours = [z.proc.pid for z in zygotes.pool.idle]
     pid = os.fork()
     if pid == 0:  # the child must not talk to its parent's zygotes, and can start its own
         code = 1
         try:
-            if sandbox._zygotes.idle == [] and run_program("print('child')", limits=FAST).stdout == "child\n":
+            if zygotes.pool.idle == [] and run_program("print('child')", limits=FAST).stdout == "child\n":
                 code = 0
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
-    assert [z.proc.pid for z in sandbox._zygotes.idle] == ours
+    assert [z.proc.pid for z in zygotes.pool.idle] == ours
     assert run_program("print('parent')", limits=FAST).stdout == "parent\n"
 
 
