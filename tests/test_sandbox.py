@@ -886,6 +886,12 @@ def _host_sysv(kind: str) -> list[dict]:
     return [dict(zip(head, line.split(), strict=False)) for line in lines[1:]]
 
 
+def _host_shmem_mb() -> float:
+    with open("/proc/meminfo") as f:
+        kb = next(int(line.split()[1]) for line in f if line.startswith("Shmem:"))
+    return kb / 1024
+
+
 def test_sysv_shared_memory_dies_with_the_program():
     """Attack: shared-memory segments filled, detached and left behind (nattch 0) live on in the host's
     IPC namespace, outside RLIMIT_AS. Each program has its own IPC namespace, so they die with it."""
@@ -902,10 +908,17 @@ def test_sysv_shared_memory_dies_with_the_program():
         "print(len(ids))\n"
     )
     before = {s["shmid"] for s in _host_sysv("shm")}
+    shmem_before = _host_shmem_mb()
     v = run_program(attack, limits=Limits(timeout_s=10.0, memory_mb=256))
     assert v.status == "passed" and v.stdout == "4\n", v  # the attack itself ran
     left = [s for s in _host_sysv("shm") if s["shmid"] not in before]
     assert left == [], left
+    # the kernel frees a dead IPC namespace asynchronously (within ~0.25 s here); without the namespace
+    # the 128 MiB stay until reboot
+    deadline = time.monotonic() + 10
+    while _host_shmem_mb() - shmem_before >= 64 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _host_shmem_mb() - shmem_before < 64, "the 128 MiB the attack filled must be freed with it"
     if IS_ROOT:
         assert not [s for s in _host_sysv("shm") if s.get("uid") == str(sandbox.SANDBOX_UID)]
     assert run_program("print(sum(range(10)))", limits=FAST).stdout == "45\n"  # the worker goes on

@@ -31,6 +31,11 @@ from .verdicts import classify, status_info
 use_namespaces = True  # tests switch this off to exercise the fallbacks (audit hook, subreaper)
 mounts_broken = False  # set when the mount namespace setup failed once: then run without it
 uid_switch_broken = False  # set when the sandbox uid cannot start the interpreter: then run as the caller
+# the isolation layer: "launcher" (launcher.py, zygote path unless Limits say otherwise), "popen"
+# (launcher.py, always a fresh interpreter) or "bwrap" (bubblewrap); see benchmarks/bench_isolation.py
+isolation = os.environ.get("Z1_SANDBOX_ISOLATION", "launcher")
+if isolation not in ("launcher", "popen", "bwrap"):
+    raise ValueError(f"Z1_SANDBOX_ISOLATION={isolation!r}: expected launcher, popen or bwrap")
 _lock = threading.Lock()
 
 
@@ -164,11 +169,19 @@ def execute(code: str, stdin: str, limits: Limits, files: dict[str, str] | None)
             stdin_f.write(stdin.encode("utf-8"))
             stdin_f.flush()
             stdin_f.seek(0)
-            job = zygotes.start(cfg, stdin_f.fileno()) if limits.reuse_interpreter else None
+            if isolation == "bwrap":
+                from . import bwrap
+
+                job = bwrap.start(cfg, stdin_f, limits.rlimits(), limits.network)
+            else:
+                reuse = limits.reuse_interpreter and isolation == "launcher"
+                job = zygotes.start(cfg, stdin_f.fileno()) if reuse else None
             if job is None:
                 job = start_with_popen(cfg, stdin_f)
         collected = collect(job, limits, t0)
         info = status_info(collected.status)
+        if job.path == "bwrap":
+            info = bwrap.translate(info, job, limits.network)
         info["start_path"] = job.path
         if info.get("mount_error") and not mounts_broken:
             with _lock:
