@@ -160,3 +160,36 @@ def test_plans_cover_the_interpreter_and_the_sandbox_scripts():
         assert not os.stat(anc).st_mode & 0o001  # only directories others cannot traverse are hidden
     assert all(plans.under_private(p) for p in plans.keep_plan())
     assert set(plans.program_env("/w")) == {"PATH", "LANG", "HOME", "PYTHONDONTWRITEBYTECODE", "PYTHONHASHSEED"}
+
+
+def test_bwrap_layer_options_and_status_translation(tmp_path):
+    from z1.sandbox import bwrap, runner
+
+    cfg = runner.launch_config(str(tmp_path), Limits())
+    argv = bwrap.argv(cfg, network=False, status_fd=5, seccomp_fd=6)
+    assert {"--unshare-pid", "--unshare-ipc", "--unshare-net", "--die-with-parent", "--clearenv"} <= set(argv)
+    assert argv[argv.index("--ro-bind") + 1: argv.index("--ro-bind") + 3] == ["/", "/"]
+    i = argv.index("--bind")
+    assert argv[i + 1: i + 3] == [str(tmp_path), str(tmp_path)]
+    assert argv[argv.index("--seccomp") + 1] == "6" and argv[argv.index("--json-status-fd") + 1] == "5"
+    assert argv[-5:] == cfg["argv"] and "--unshare-net" not in bwrap.argv(cfg, True, 5, None)
+    if cfg["uid"] is not None:
+        assert f"--reuid={cfg['uid']}" in argv
+    job = type("J", (), {"cpu": 0.5})()
+    assert bwrap.translate({"child-pid": 9, "exit-code": 3}, job, False)["exit"] == 3
+    assert bwrap.translate({"exit-code": 128 + signal.SIGSEGV}, job, False)["signal"] == signal.SIGSEGV
+    assert "error" in bwrap.translate({"child-pid": 9}, job, False)
+
+
+def test_bwrap_layer_runs_a_contained_program(monkeypatch):
+    from z1.sandbox import bwrap, runner
+
+    if not bwrap.available():
+        pytest.skip("bubblewrap layer needs root and bwrap + setpriv (apt-get install bubblewrap)")
+    monkeypatch.setattr(runner, "isolation", "bwrap")
+    v, info = runner.execute("import os\nprint(os.getuid())\nopen('/etc/z1-bwrap-probe', 'w')\n", "",
+                             Limits(timeout_s=5), None)
+    assert info["start_path"] == "bwrap" and v.status == "failed" and "Read-only file system" in v.stderr, v
+    assert v.stdout == f"{sandbox.SANDBOX_UID}\n"
+    v, _ = runner.execute("while True:\n    pass\n", "", Limits(timeout_s=1), None)
+    assert v.status == "timeout"
