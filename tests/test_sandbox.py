@@ -20,8 +20,7 @@ from pathlib import Path
 import pytest
 
 from z1 import sandbox
-from z1.sandbox import runner, zygotes
-from z1.sandbox import Limits, Verdict, isolation_report, run_many, run_program
+from z1.sandbox import Limits, Verdict, isolation_report, run_many, run_program, runner, zygotes
 
 IS_ROOT = os.geteuid() == 0
 FAST = Limits(timeout_s=3.0)

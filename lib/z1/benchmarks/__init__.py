@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from . import bigcodebench, codeio, gpqa, humaneval, livecodebench, math500
+from ._exec import Program
 from .base import BenchmarkError, Grade, Problem, as_problem, select
 
 __all__ = ["BENCHMARKS", "KIND", "BenchmarkError", "Grade", "Problem", "load", "grade", "grade_many", "select", "module_for",
@@ -104,7 +105,7 @@ def grade_many(problems: Sequence[Problem | dict], completions: Sequence[str], w
     ps = [as_problem(p) for p in problems]
     grades: list[Grade | None] = [None] * len(ps)
     pending: list[tuple[int, ModuleType, str | None, dict]] = []
-    programs: list[str] = []
+    programs: list[Program] = []
     program_limits: list = []
     for i, (p, text) in enumerate(zip(ps, completions, strict=True)):
         mod = module_for(p.benchmark)

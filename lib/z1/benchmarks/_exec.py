@@ -1,12 +1,29 @@
 """The one door from the benchmark graders to :mod:`z1.sandbox` (imported lazily).
 
-Code graders build one self-contained Python program per (problem, completion); the program exits 0
-when every test passes. ``run``/``run_batch`` execute programs in the sandbox and return its verdicts.
+Code graders build one self-contained Python program per (problem, completion), a :class:`Program`:
+its text (run as ``main.py``) and its standard input (the LiveCodeBench, BigCodeBench and CodeI/O
+harnesses in :mod:`z1.benchmarks.harnesses` take their parameters there, as one JSON object); the
+program exits 0 when every test passes. ``run``/``run_batch`` execute programs in the sandbox and
+return its verdicts.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
+
+
+class Program(NamedTuple):
+    """A program for the sandbox: ``code`` runs as ``main.py`` with ``stdin`` as its standard input."""
+
+    code: str
+    stdin: str = ""
+
+
+def as_program(program: Program | str) -> Program:
+    """``program`` as a :class:`Program` (plain text gets an empty stdin)."""
+    if isinstance(program, str):
+        return Program(program)
+    return Program(*program)
 
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MEMORY_MB = 1024
@@ -17,7 +34,7 @@ def _sandbox():
         from z1 import sandbox
     except ImportError as e:
         raise ImportError(
-            "grading code benchmarks needs z1.sandbox (lib/z1/sandbox.py); it could not be imported: " + str(e)
+            "grading code benchmarks needs z1.sandbox (lib/z1/sandbox/); it could not be imported: " + str(e)
         ) from e
     return sandbox
 
@@ -32,16 +49,18 @@ def make_limits(limits: Any = None, *, timeout_s: float | None = None, memory_mb
     return sb.Limits(**kw)
 
 
-def run(program: str, *, limits: Any = None, stdin: str = ""):
+def run(program: Program | str, *, limits: Any = None):
     sb = _sandbox()
-    return sb.run_program(program, stdin=stdin, limits=make_limits(limits))
+    code, stdin = as_program(program)
+    return sb.run_program(code, stdin=stdin, limits=make_limits(limits))
 
 
-def run_batch(programs: list[str], *, limits: Any = None, workers: int = 2, progress: bool = False) -> list:
+def run_batch(programs: list[Program | str], *, limits: Any = None, workers: int = 2, progress: bool = False) -> list:
     sb = _sandbox()
     if not programs:
         return []
-    return list(sb.run_many(programs, limits=make_limits(limits), workers=workers, progress=progress))
+    items = [tuple(as_program(p)) for p in programs]  # run_many takes (code, stdin) pairs
+    return list(sb.run_many(items, limits=make_limits(limits), workers=workers, progress=progress))
 
 
 def verdict_dict(verdict: Any) -> dict:

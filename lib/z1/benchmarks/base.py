@@ -237,12 +237,6 @@ def with_prefill(problem: Problem, completion: str) -> str:
     return completion
 
 
-def fill_template(template: str, values: dict[str, str]) -> str:
-    """Replace placeholder tokens in one pass (inserted text is never re-scanned for placeholders)."""
-    pattern = re.compile("|".join(re.escape(k) for k in sorted(values, key=len, reverse=True)))
-    return pattern.sub(lambda m: values[m.group(0)], template)
-
-
 def histogram(values: Iterable[str]) -> dict[str, int]:
     out: dict[str, int] = {}
     for v in values:

@@ -34,11 +34,12 @@ authors' copy, harness commit c06dc5c; evaluation code unchanged up to the PyPI 
    harness's "ad-hoc" step); an empty result stays empty (no fallback in the authors' version);
 4. the program is code_prompt + "\\n    pass\\n" + sanitized code (the calibrated prefix: a stub of
    the entry point that the answer's own definition overrides, plus the task's imports), then
-   "\\n" + the task's ``test``; it is executed as module ``__test__`` (with ``sys``, ``os`` and
-   ``environ`` pre-set) in a fresh temporary working directory, stdout/stderr swallowed, stdin
-   unreadable, and the ``TestCases`` suite is run with a ``unittest.TestResult`` under a
-   :data:`TIMEOUT_S` = 241 s timer (max(240, max(1, 20)) + 1: TIMEOUT_LIMIT, the --min-time-limit
-   default and the no-gt ground-truth time);
+   "\\n" + the task's ``test``; the runner ``z1/benchmarks/harnesses/bigcodebench.py`` (which
+   gets both, and the limits below, as one JSON object on its stdin) executes it as module
+   ``__test__`` (with ``sys``, ``os`` and ``environ`` pre-set) in a fresh temporary working
+   directory, stdout/stderr swallowed, stdin unreadable, and the ``TestCases`` suite is run with a
+   ``unittest.TestResult`` under a :data:`TIMEOUT_S` = 241 s timer (max(240, max(1, 20)) + 1:
+   TIMEOUT_LIMIT, the --min-time-limit default and the no-gt ground-truth time);
 5. the harness's guards apply: TZ=UTC, OMP_NUM_THREADS=1, ``exit``/``quit`` set to None, RLIMIT_AS
    128 GiB, RLIMIT_DATA 4 GiB, RLIMIT_STACK 5 MiB, ``matplotlib.pyplot.close('all')``, and its
    ``safe_environment`` (``os.kill`` only of itself or its own children, shell commands containing
@@ -67,8 +68,8 @@ import tokenize
 from collections import deque
 from pathlib import Path
 
-from . import _exec
-from .base import BenchmarkError, Grade, Problem, as_problem, fill_template, hub_load
+from . import _exec, harnesses
+from .base import BenchmarkError, Grade, Problem, as_problem, hub_load
 
 NAME = "bigcodebench_hard"
 KIND = "code"
@@ -388,7 +389,7 @@ def solution_code(problem: Problem | dict, completion: str) -> tuple[str, dict]:
     return ref.get("code_prompt", "") + "\n    pass\n" + sanitized, details
 
 
-def canonical_program(problem: Problem | dict, *, timeout_s: float = TIMEOUT_S) -> str:
+def canonical_program(problem: Problem | dict, *, timeout_s: float = TIMEOUT_S) -> _exec.Program:
     """complete_prompt + "\n" + canonical_solution through the same runner (the harness's
     ``--check-gt-only``): run it to see which tasks this environment can pass at all."""
     p = as_problem(problem)
@@ -399,192 +400,11 @@ def canonical_program(problem: Problem | dict, *, timeout_s: float = TIMEOUT_S) 
 # execution (bigcodebench/eval: untrusted_check -> unsafe_execute)
 
 
-_RUNNER = r'''
-import builtins, contextlib, faulthandler, io, json, os, signal, subprocess, sys, tempfile, time, types, unittest
-
-SOLUTION = __SOLUTION__
-TEST = __TEST__
-TIMEOUT = __TIMEOUT__
-_OUT, _exit = sys.stdout, os._exit
-
-def _report(status, details):
-    short = {k: str(v)[-300:] for k, v in list(details.items())[:4]}
-    _OUT.write("\n" + json.dumps({"status": status, "details": short}) + "\n")
-    _OUT.flush()
-    _exit(0 if status == "pass" else 1)
-
-# safe_environment()
-_kill, _killpg, _system, _call, _check_output = os.kill, os.killpg, os.system, subprocess.call, subprocess.check_output
-_run, _Popen, _popen = subprocess.run, subprocess.Popen, os.popen
-_pid = os.getpid()
-_pgid = os.getpgid(_pid)
-_children = []
-
-def _safe_kill(pid, sig):
-    try:
-        os.getpgid(pid)
-        if pid == _pid or pid in _children:
-            _kill(pid, sig)
-        else:
-            print(f"Prevented attempt to kill PID {pid} with signal {sig}")
-    except ProcessLookupError:
-        pass
-
-def _safe_killpg(pgid, sig):
-    if pgid == _pgid or pgid in {os.getpgid(p) for p in _children}:
-        _killpg(pgid, sig)
-    else:
-        print(f"Prevented attempt to kill PGID {pgid} with signal {sig}")
-
-def _safe_system(command):
-    print(f"Intercepted system command: {command}")
-    return 0 if ("kill" in command or "killall" in command) else _system(command)
-
-def _safe_call(command, *args, **kwargs):
-    print(f"Intercepted subprocess call: {command}")
-    return 0 if ("kill" in command or "killall" in command) else _call(command, *args, **kwargs)
-
-def _safe_check_output(command, *args, **kwargs):
-    print(f"Intercepted command: {command}")
-    return b"" if "ps" in command else _check_output(command, *args, **kwargs)
-
-def _safe_run(*args, **kwargs):
-    print(f"Intercepted subprocess run command: {args}")
-    if "kill" in args[0] or "killall" in args[0]:
-        return subprocess.CompletedProcess(args, 0, b"", b"")
-    return _run(*args, **kwargs)
-
-class _SafePopen(_Popen):
-    def __init__(self, *args, **kwargs):
-        print(f"Intercepted Popen command: {args}")
-        kwargs["preexec_fn"] = os.setsid
-        super().__init__(*args, **kwargs)
-        _children.append(self.pid)
-
-    def communicate(self, *args, **kwargs):
-        try:
-            return super().communicate(*args, **kwargs)
-        except subprocess.TimeoutExpired:
-            print("Timeout expired, intercepted and returning None")
-            return None, None
-
-    def kill(self):
-        print(f"Intercepted kill call for PID {self.pid}")
-        _safe_kill(self.pid, signal.SIGTERM)
-
-    def terminate(self):
-        print(f"Intercepted terminate call for PID {self.pid}")
-        _safe_kill(self.pid, signal.SIGTERM)
-
-def _safe_os_popen(command):
-    print(f"Intercepted os.popen command: {command}")
-    return _popen("echo Intercepted") if ("kill" in command or "killall" in command) else _popen(command)
-
-def _safe_exec(*args, **kwargs):
-    print(f"Intercepted exec command: {args}")
-
-os.kill, os.killpg, os.system, os.popen = _safe_kill, _safe_killpg, _safe_system, _safe_os_popen
-subprocess.call, subprocess.check_output, subprocess.run, subprocess.Popen = _safe_call, _safe_check_output, _safe_run, _SafePopen
-os.execv = os.execvp = os.execvpe = _safe_exec
-
-# create_tempdir()
-os.chdir(tempfile.mkdtemp())
-
-# reliability_guard(max_as_limit, max_data_limit, max_stack_limit)
-os.environ["TZ"] = "UTC"
-time.tzset()
-os.environ["OMP_NUM_THREADS"] = "1"
-os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
-import resource
-for _res, _mb in ((resource.RLIMIT_AS, __AS_MB__), (resource.RLIMIT_DATA, __DATA_MB__), (resource.RLIMIT_STACK, __STACK_MB__)):
-    _soft, _hard = resource.getrlimit(_res)
-    _want = _mb * 1024 * 1024
-    if _hard != resource.RLIM_INFINITY:
-        _want = min(_want, _hard)  # never above what the sandbox allows
-    resource.setrlimit(_res, (_want, _want))
-faulthandler.disable()
-builtins.exit = None
-builtins.quit = None
-try:
-    import matplotlib.pyplot as _plt
-    _plt.close("all")
-except ImportError:
-    pass
-
-class TimeoutException(Exception):
-    pass
-
-@contextlib.contextmanager
-def _time_limit(seconds):
-    def handler(signum, frame):
-        raise TimeoutException("Timed out!")
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    signal.signal(signal.SIGALRM, handler)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-
-class _WriteOnly(io.StringIO):
-    def read(self, *args, **kwargs):
-        raise OSError
-    def readline(self, *args, **kwargs):
-        raise OSError
-    def readlines(self, *args, **kwargs):
-        raise OSError
-    def readable(self, *args, **kwargs):
-        return False
-
-@contextlib.contextmanager
-def _swallow_io():
-    stream = _WriteOnly()
-    popen, run = subprocess.Popen, subprocess.run
-
-    def _defaults(kwargs):
-        if kwargs.get("capture_output"):
-            kwargs.pop("stdout", None)
-            kwargs.pop("stderr", None)
-        else:
-            kwargs.setdefault("stdout", subprocess.PIPE)
-            kwargs.setdefault("stderr", subprocess.PIPE)
-        return kwargs
-
-    subprocess.Popen = lambda *a, **k: popen(*a, **_defaults(k))
-    subprocess.run = lambda *a, **k: run(*a, **_defaults(k))
-    stdin = sys.stdin
-    sys.stdin = stream
-    try:
-        with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
-            yield
-    finally:
-        sys.stdin = stdin
-        subprocess.Popen, subprocess.run = popen, run
-
-module = types.ModuleType("__test__")
-module.__dict__.update({"__builtins__": builtins, "__file__": "__test__.py", "__package__": None, "__doc__": None,
-                        "sys": sys, "os": os, "environ": os.environ})
-try:
-    with _swallow_io():
-        exec(compile(SOLUTION + "\n" + TEST, "__test__.py", "exec"), module.__dict__)
-        sys.modules["__test__"] = module
-        suite = unittest.TestLoader().loadTestsFromTestCase(getattr(module, "TestCases"))
-        result = unittest.TestResult()
-        with _time_limit(TIMEOUT):
-            suite.run(result)
-    issues = {test.id().split(".")[-1]: trace for test, trace in result.failures + result.errors}
-    status = "fail" if issues else "pass"
-except BaseException as e:
-    issues, status = {"ALL": str(e)}, "fail"
-_report(status, issues)
-'''
-
-
-def _program(solution: str, test: str, timeout_s: float = TIMEOUT_S) -> str:
-    return fill_template(_RUNNER, {
-        "__SOLUTION__": repr(solution), "__TEST__": repr(test), "__TIMEOUT__": repr(float(timeout_s)),
-        "__AS_MB__": str(MAX_AS_MB), "__DATA_MB__": str(MAX_DATA_MB), "__STACK_MB__": str(MAX_STACK_MB),
-    })
+def _program(solution: str, test: str, timeout_s: float = TIMEOUT_S) -> _exec.Program:
+    """The runner ``harnesses/bigcodebench.py`` with ``solution``, ``test`` and the limits on its stdin."""
+    params = {"solution": solution, "test": test, "timeout_s": float(timeout_s),
+              "max_as_mb": MAX_AS_MB, "max_data_mb": MAX_DATA_MB, "max_stack_mb": MAX_STACK_MB}
+    return _exec.Program(harnesses.source("bigcodebench"), json.dumps(params))
 
 
 def limits_for(problem: Problem | dict | None = None, *, timeout_s: float = TIMEOUT_S):
@@ -599,7 +419,8 @@ def default_limits(details: dict):
 
 
 def build_program(problem: Problem | dict, completion: str, *,
-                  timeout_s: float = TIMEOUT_S) -> tuple[str | None, str | None, dict]:
+                  timeout_s: float = TIMEOUT_S) -> tuple[_exec.Program, str, dict]:
+    """The sandbox program for one answer (always one: an empty answer runs the calibrated stub)."""
     p = as_problem(problem)
     solution, details = solution_code(p, completion)
     details["timeout_s"] = float(timeout_s)

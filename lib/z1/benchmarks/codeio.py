@@ -11,8 +11,9 @@ Problem ids are ``codeio/<row index>``; difficulty is the row's (1-10, None for 
 Prompt: one user turn (no system message, as the Z1 training data) asking for a Python function
 ``main_solution`` that solves the described task and follows the I/O spec, in a ```python block.
 
-Checker (:func:`check_solution`): one sandbox program generates ``n_inputs`` inputs with the row's
-``generate_inputs(random.Random(seed))``, calls the reference and the candidate ``main_solution``
+Checker (:func:`check_solution`): one sandbox program (``z1/benchmarks/harnesses/codeio.py``, with
+the reference, the answer's code, the generator, ``n_inputs`` and ``seed`` as JSON on its stdin)
+generates ``n_inputs`` inputs with the row's ``generate_inputs(random.Random(seed))``, calls the reference and the candidate ``main_solution``
 on deep copies of each input (the global ``random``/``numpy.random`` state reseeded identically
 before each call, since ~1/3 of the references use randomness; a second reference call under another
 seed sets ``reference_nondeterministic``), normalises both results through JSON (tuples -> lists, sets ->
@@ -26,14 +27,13 @@ from __future__ import annotations
 import gzip
 import json
 
-from . import _exec
+from . import _exec, harnesses
 from .base import (
     BenchmarkError,
     Grade,
     Problem,
     as_problem,
     extract_code,
-    fill_template,
     package_file,
     select,
     with_prefill,
@@ -88,113 +88,24 @@ def load_pool(n: int | None = None, seed: int = 0) -> list[Problem]:
     return select(load(), n, seed)
 
 
-_CHECKER = r'''
-import copy, json, math, random, sys
-
-REFERENCE = __REFERENCE__
-CANDIDATE = __CANDIDATE__
-GENERATOR = __GENERATOR__
-N_INPUTS = __N__
-SEED = __SEED__
-
-def _report(ok, **kw):
-    sys.stdout.write(json.dumps({"passed": ok, **kw}, default=str)[:4000] + "\n")
-    sys.stdout.flush()
-    sys.exit(0 if ok else 1)
-
-def _load(src, name, what):
-    ns = {"__name__": "__z1_%s__" % what}
-    try:
-        exec(compile(src, "<%s>" % what, "exec"), ns)
-        return ns[name]
-    except BaseException as e:
-        _report(False, error="%s: %r" % (what, e))
-
-def _plain(x):
-    if isinstance(x, dict):
-        return {str(k): _plain(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_plain(v) for v in x]
-    if isinstance(x, (set, frozenset)):
-        return sorted((_plain(v) for v in x), key=repr)
-    if hasattr(x, "tolist"):
-        return _plain(x.tolist())
-    if hasattr(x, "item") and callable(x.item):
-        return x.item()
-    return x
-
-def _norm(x):
-    return json.loads(json.dumps(_plain(x), default=str))
-
-def _same(a, b):
-    if isinstance(a, bool) or isinstance(b, bool):
-        return a is b if isinstance(a, bool) and isinstance(b, bool) else False
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        if isinstance(a, float) or isinstance(b, float):
-            if math.isnan(a) and math.isnan(b):
-                return True
-            return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
-        return a == b
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    return a == b
-
-def _call(fn, args, seed):
-    # the same global RNG state for reference and candidate (many references use `random`)
-    random.seed(seed)
-    if "numpy" in sys.modules:
-        sys.modules["numpy"].random.seed(seed % 2**32)
-    args = copy.deepcopy(args)
-    return fn(**args) if isinstance(args, dict) else fn(args)
-
-GEN_HEADER = "import json, math, string, itertools, collections, random\nfrom random import Random\n"
-try:
-    import numpy
-    GEN_HEADER += "import numpy as np\n"
-except ImportError:
-    pass
-generate = _load(GEN_HEADER + GENERATOR, "generate_inputs", "generator")
-reference = _load(REFERENCE, "main_solution", "reference")
-candidate = _load(CANDIDATE, "main_solution", "candidate")
-rng = random.Random(SEED)
-nondeterministic = False
-for i in range(N_INPUTS):
-    call_seed = SEED * 1000003 + i
-    try:
-        args = generate(rng)
-        want = _norm(_call(reference, args, call_seed))
-        # a second reference run under another RNG state flags references whose output depends on it
-        nondeterministic = nondeterministic or not _same(want, _norm(_call(reference, args, call_seed + 7919)))
-    except BaseException as e:
-        _report(False, error="reference: %r" % (e,), reference_error=True, input_index=i)
-    try:
-        got = _norm(_call(candidate, args, call_seed))
-    except BaseException as e:
-        _report(False, error="candidate: %r" % (e,), input_index=i, reference_nondeterministic=nondeterministic)
-    if not _same(want, got):
-        _report(False, error="mismatch", input_index=i, expected=repr(want)[:300], got=repr(got)[:300],
-                reference_nondeterministic=nondeterministic)
-_report(True, n_inputs=N_INPUTS, reference_nondeterministic=nondeterministic)
-'''
-
-
-def build_program(problem: Problem | dict, completion: str, *, n_inputs: int = 3, seed: int = 0) -> tuple[str | None, str | None, dict]:
+def build_program(problem: Problem | dict, completion: str, *, n_inputs: int = 3,
+                  seed: int = 0) -> tuple[_exec.Program | None, str | None, dict]:
+    """The checker ``harnesses/codeio.py`` with the reference, the answer's code, the input generator,
+    ``n_inputs`` and ``seed`` on its stdin; None when the answer has no ``main_solution``."""
     p = as_problem(problem)
     code, how = extract_code(with_prefill(p, completion), "main_solution")
     details: dict = {"extraction": how, "n_inputs": n_inputs, "seed": seed}
     if code is None or "main_solution" not in code:
         details["error"] = "no main_solution in the answer"
         return None, code, details
-    values = {
-        "__REFERENCE__": repr(p.reference["code_sample"]),
-        "__CANDIDATE__": repr(code),
-        "__GENERATOR__": repr(p.reference["input_generator"]),
-        "__N__": str(int(n_inputs)),
-        "__SEED__": str(int(seed)),
+    params = {
+        "reference": p.reference["code_sample"],
+        "candidate": code,
+        "generator": p.reference["input_generator"],
+        "n_inputs": int(n_inputs),
+        "seed": int(seed),
     }
-    return fill_template(_CHECKER, values), code, details
+    return _exec.Program(harnesses.source("codeio"), json.dumps(params)), code, details
 
 
 def finish(extracted: str | None, details: dict, verdict) -> Grade:

@@ -101,7 +101,8 @@ def preamble(prompt: str, entry_point: str) -> str:
     return prompt[: m.start()] if m else ""
 
 
-def build_program(problem: Problem | dict, completion: str) -> tuple[str | None, str | None, dict]:
+def build_program(problem: Problem | dict, completion: str) -> tuple[_exec.Program | None, str | None, dict]:
+    """The program (prompt part + code + test + check + pass marker; empty stdin), or None without code."""
     p = as_problem(problem)
     ref = p.reference
     code, how = extract_code(with_prefill(p, completion), ref["entry_point"])
@@ -118,7 +119,7 @@ def build_program(problem: Problem | dict, completion: str) -> tuple[str | None,
     # flush first so the answer's own buffered output cannot land after the marker; os.write because
     # the answer may have replaced sys.stdout
     program += f"__import__('sys').stdout.flush()\n__import__('os').write(1, {(marker + chr(10)).encode()!r})\n"
-    return program, code, details
+    return _exec.Program(program), code, details
 
 
 def finish(extracted: str | None, details: dict, verdict) -> Grade:

@@ -29,7 +29,9 @@ of that sentence.
 Grading: a port of ``lcb_runner/evaluation/testing_util.py`` as the authors ran it (their April
 2025 copy predates LCB's 2025-05-23 change to the stdin mock, so the reference is LCB commit
 15808c7), plus the extraction of ``lcb_runner/utils/extraction_utils.py`` and the global timeout of
-``compute_code_generation_metrics.py``. Rule by rule:
+``compute_code_generation_metrics.py``. The harness is the program
+``z1/benchmarks/harnesses/livecodebench.py``, run in the sandbox with the code, tests and settings as
+one JSON object on its stdin (:func:`build_program`). Rule by rule:
 
 * code = the lines between the last two lines that contain ```` ``` ```` (anywhere in the line);
   fewer than two such lines gives empty code, which fails.
@@ -62,7 +64,7 @@ Grading: a port of ``lcb_runner/evaluation/testing_util.py`` as the authors ran 
 Known deviations from the official runner: each problem runs in :mod:`z1.sandbox` (one process,
 RLIMIT_AS :data:`MEMORY_MB`; LCB sets no memory limit); LCB's ``mock_open`` of ``builtins.open`` is
 not reproduced (the header's ``from builtins import *`` shadows it for the program anyway, and
-``open(0)`` reads an empty stdin in both); call-based programs' own prints are discarded (LCB lets
+``open(0)`` reads nothing in both: the harness has read its stdin to the end); call-based programs' own prints are discarded (LCB lets
 them reach its console); LCB HEAD after 2025-05-23 gives ``sys.stdin`` a ``.buffer`` (whose
 ``readline`` always returns the first line) and a ``readlines`` without newlines, which this port
 (like the authors' copy) does not.
@@ -77,13 +79,12 @@ import zlib
 from datetime import datetime
 from pathlib import Path
 
-from . import _exec
+from . import _exec, harnesses
 from .base import (
     BenchmarkError,
     Grade,
     Problem,
     as_problem,
-    fill_template,
     hub_load,
     with_prefill,
 )
@@ -274,179 +275,27 @@ def default_limits(details: dict):
     return limits_for(details.get("n_tests", 1), details.get("timeout_s_per_test", TIMEOUT_S_PER_TEST))
 
 
-_HARNESS = r'''
-import ast, faulthandler, io, json, os, signal, sys
-from decimal import Decimal
-from types import ModuleType
-
-CODE = __CODE__
-TESTS = json.loads(__TESTS__)
-FN_NAME = __FN__
-HEADER = __HEADER__
-PER_TEST = __PER_TEST__
-sys.set_int_max_str_digits(__DIGITS__)
-
-_OUT, _IN, _exit = sys.stdout, sys.stdin, os._exit
-
-def _report(ok, **kw):
-    line = json.dumps({"passed": ok, **kw})
-    _OUT.write("\n" + (line if len(line) < 1500 else json.dumps({"passed": ok, "error": str(kw.get("error"))[:1000]})) + "\n")
-    _OUT.flush()
-    _exit(0 if ok else 1)
-
-class TimeoutException(Exception):
-    pass
-
-def _alarm(signum, frame):
-    print("timeout occured: alarm went off")  # as LCB's timeout_handler (into captured stdout)
-    raise TimeoutException
-
-signal.signal(signal.SIGALRM, _alarm)
-
-def _guard():
-    # LCB's reliability_guard(): what it switches off, programs here cannot use either
-    import builtins, shutil, subprocess
-    faulthandler.disable()
-    builtins.quit = None
-    builtins.help = None
-    os.environ["OMP_NUM_THREADS"] = "1"
-    for name in ("kill", "system", "putenv", "remove", "removedirs", "rmdir", "fchdir", "setuid", "fork",
-                 "forkpty", "killpg", "rename", "renames", "truncate", "replace", "unlink", "fchmod", "fchown",
-                 "chmod", "chown", "chroot", "lchflags", "lchmod", "lchown", "getcwd", "chdir"):
-        setattr(os, name, None)
-    shutil.rmtree = shutil.move = shutil.chown = None
-    subprocess.Popen = None
-    for name in ("ipdb", "joblib", "resource", "psutil", "tkinter"):
-        sys.modules[name] = None
-
-def _clean_if_name(code):
-    try:
-        tree = ast.parse(code)
-        last = tree.body[-1]
-        if isinstance(last, ast.If) and ast.unparse(last.test).strip() == "__name__ == '__main__'":
-            code = ast.unparse(tree.body[:-1]) + "\n" + ast.unparse(last.body)
-    except Exception:
-        pass
-    return code
-
-def _make_function(code):
-    try:
-        tree = ast.parse(code)
-        imports = [s for s in tree.body if isinstance(s, (ast.Import, ast.ImportFrom))]
-        others = [s for s in tree.body if not isinstance(s, (ast.Import, ast.ImportFrom))]
-        kw = {"type_params": []} if "type_params" in ast.FunctionDef._fields else {}
-        fn = ast.FunctionDef(name="wrapped_function", args=ast.arguments(posonlyargs=[], args=[], kwonlyargs=[],
-                             kw_defaults=[], defaults=[]), body=others, decorator_list=[], lineno=-1, **kw)
-        return HEADER + "\n" + ast.unparse(ast.Module(body=imports, type_ignores=[])) + "\n" + ast.unparse(fn)
-    except Exception:
-        return code  # LCB runs it unchanged; compiling it raises
-
-def _compile(code):
-    signal.alarm(PER_TEST)
-    try:
-        module = ModuleType("tmp_sol", "")
-        exec(code, module.__dict__)
-        return module.Solution() if "class Solution" in code else module
-    finally:
-        signal.alarm(0)
-
-def _failed(i, e):
-    kind = "Time Limit Exceeded" if "timeoutexception" in repr(e).lower() else "Runtime Error"
-    _report(False, test=i, error=kind, exception=repr(e)[:300])
-
-def _lines(s):
-    return [x.strip() for x in s.strip().split("\n")]
-
-def _decimals(line):
-    try:
-        return [Decimal(x) for x in line.split()]
-    except Exception:
-        return None
-
-try:  # LCB's worker imported numpy before reliability_guard; importing it after fails (os.putenv is None)
-    import numpy
-except ImportError:
-    pass
-_guard()
-try:
-    code = HEADER + "\n\n" + CODE if FN_NAME else _make_function(_clean_if_name(CODE))
-    target = getattr(_compile(code), FN_NAME or "wrapped_function", None)
-except BaseException as e:
-    _report(False, error="Error during testing: %r" % (e,))
-if target is None:
-    _report(False, error="Error during testing: %s not found" % (FN_NAME or "wrapped_function"))
-
-if FN_NAME:
-    try:
-        inputs = [[json.loads(line) for line in t["input"].split("\n")] for t in TESTS]
-        outputs = [json.loads(t["output"]) for t in TESTS]
-    except BaseException as e:
-        _report(False, error="Error during testing: %r" % (e,))
-    for i, (args, expected) in enumerate(zip(inputs, outputs)):
-        signal.alarm(PER_TEST)
-        sys.stdout = io.StringIO()  # a call-based program's prints are not graded
-        try:
-            got = target(*args)
-            signal.alarm(0)
-            if isinstance(got, tuple):  # LCB: "don't penalize model if it produces tuples instead of lists"
-                got = list(got)
-            if not (got == expected):
-                _report(False, test=i, error="Wrong Answer", got=repr(got)[:300])
-        except BaseException as e:
-            signal.alarm(0)
-            _failed(i, e)
-        finally:
-            signal.alarm(0)
-            sys.stdout = _OUT
-else:
-    for i, t in enumerate(TESTS):
-        captured = io.StringIO()
-        signal.alarm(PER_TEST)
-        sys.stdout, sys.stdin = captured, io.StringIO(t["input"])
-        try:
-            try:
-                target()
-            except SystemExit:
-                pass
-            signal.alarm(0)
-        except BaseException as e:
-            signal.alarm(0)
-            sys.stdout, sys.stdin = _OUT, _IN
-            _failed(i, e)
-        finally:
-            signal.alarm(0)
-            sys.stdout, sys.stdin = _OUT, _IN
-        got, want = _lines(captured.getvalue()), _lines(t["output"])
-        if len(got) != len(want):
-            _report(False, test=i, error="Wrong answer: mismatched output length")
-        for a, b in zip(got, want):
-            if a == b:
-                continue
-            da, db = _decimals(a), _decimals(b)
-            if da is None or db is None or da != db:
-                _report(False, test=i, error="Wrong Answer", got=a[:300], expected=b[:300])
-_report(True, tests=len(TESTS))
-'''
-
-
 def build_program(problem: Problem | dict, completion: str, *,
-                  timeout_s_per_test: int = TIMEOUT_S_PER_TEST) -> tuple[str | None, str | None, dict]:
+                  timeout_s_per_test: int = TIMEOUT_S_PER_TEST) -> tuple[_exec.Program | None, str | None, dict]:
+    """The sandbox program for one answer: LCB's harness (``harnesses/livecodebench.py``) with the code,
+    tests and settings on its stdin; None when no code was extracted (LCB runs the empty program, which
+    fails in both modes)."""
     p = as_problem(problem)
     code = extract_code(with_prefill(p, completion))
     details: dict = {"extraction": "fenced" if code else "none"}
-    if not code.strip():  # LCB runs the empty program, which fails in both modes
+    if not code.strip():
         return None, code or None, details
     tests = tests_of(p)
     details.update(n_tests=len(tests), timeout_s_per_test=int(timeout_s_per_test))
-    values = {
-        "__CODE__": repr(code),
-        "__TESTS__": repr(json.dumps(tests)),
-        "__FN__": repr(p.reference.get("func_name")),
-        "__HEADER__": repr(IMPORT_HEADER),
-        "__PER_TEST__": str(int(timeout_s_per_test)),
-        "__DIGITS__": str(INT_MAX_STR_DIGITS),
+    params = {
+        "code": code,
+        "tests": tests,
+        "fn_name": p.reference.get("func_name"),
+        "header": IMPORT_HEADER,
+        "timeout_s_per_test": int(timeout_s_per_test),
+        "int_max_str_digits": INT_MAX_STR_DIGITS,
     }
-    return fill_template(_HARNESS, values), code, details
+    return _exec.Program(harnesses.source("livecodebench"), json.dumps(params)), code, details
 
 
 def finish(extracted: str | None, details: dict, verdict) -> Grade:
