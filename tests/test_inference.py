@@ -6,7 +6,7 @@ import json
 import pytest
 from fake_engine import EOS_MARK, FakeEngine
 
-from z1 import evaluation, inference, metrics
+from z1 import evaluation, generations, inference, metrics
 from z1.benchmarks.base import Problem
 
 VOLATILE = {"created_utc", "batch_seconds", "code_revision"}
@@ -175,6 +175,7 @@ def test_lora_model_shares_the_base_engine_on_vllm(tmp_path, monkeypatch):
         return eng
 
     monkeypatch.setattr(inference, "make_engine", make_engine)
+    monkeypatch.setattr(inference.checkpoint, "check_model_dir", lambda d: None)  # fake models have no files
     monkeypatch.setattr(inference.benchmarks, "load", lambda name, **kw: problems(kw.get("n", 5)))
     cfg = {**CFG, "inference": {**CFG["inference"], "engine": "vllm", "models": ["base", "sft", "other"]}}
     dirs = {"base": base, "sft": sft, "other": other}
@@ -402,15 +403,60 @@ def test_damaged_or_duplicated_generation_rows_are_named_never_graded_twice(tmp_
     path.write_text("".join(lines) + lines[0][:40])  # torn tail
     assert len(inference.read_generations(tmp_path / "gen")) == 10
     path.write_text("".join(lines[:3]) + lines[3][:40] + "\n" + "".join(lines[4:]))
-    with pytest.raises(inference.InferenceError, match=r"stw.jsonl:4: not a JSON row"):
+    with pytest.raises(generations.RowError, match=r"stw.jsonl:4: not a JSON row"):
         inference.read_generations(tmp_path / "gen")
-    with pytest.raises(inference.InferenceError, match=r"stw.jsonl:4: not a JSON row"):  # the resume reader too
+    with pytest.raises(generations.RowError, match=r"stw.jsonl:4: not a JSON row"):  # the resume reader too
         inference.run(CFG, model_dirs={"m": tmp_path}, out_dir=tmp_path / "gen", progress=False)
     path.write_text("".join(lines) + lines[2])
-    with pytest.raises(inference.InferenceError, match=r"stw.jsonl:11: duplicate of .*stw.jsonl:3"):
+    with pytest.raises(generations.RowError, match=r"stw.jsonl:11: duplicate of .*stw.jsonl:3"):
         inference.read_generations(tmp_path / "gen")
     broken = json.loads(lines[1])
     del broken["record"]
     path.write_text(lines[0] + json.dumps(broken) + "\n")
-    with pytest.raises(inference.InferenceError, match=r"stw.jsonl:2: the row lacks \['record.answer'\]"):
+    with pytest.raises(generations.RowError, match=r"stw.jsonl:2: the row lacks \['record.answer'\]"):
         inference.read_generations(tmp_path / "gen")
+
+
+def test_content_keyed_rows_are_reused_until_a_setting_that_decides_them_changes(tmp_path, fake_stage):
+    """Rows carry a key of everything that determines them. An unchanged re-run reuses every row and
+    starts no engine; a changed window, method option or model file regenerates exactly the rows it
+    decides; a method no longer configured loses its file; rows without a key are regenerated."""
+    import copy
+
+    gen = tmp_path / "gen"
+    cfg = copy.deepcopy(CFG)
+    cfg["inference"]["methods"]["s1"] = {"function": "budget_forcing"}
+    first = inference.run(cfg, model_dirs={"m": tmp_path}, out_dir=gen, progress=False)
+    stw, s1 = gen / "m" / "math500" / "stw.jsonl", gen / "m" / "math500" / "s1.jsonl"
+    assert first["rows_written"] == 20 and first["engines_started"] == 1
+    before = {p: p.read_bytes() for p in (stw, s1)}
+
+    again = inference.run(cfg, model_dirs={"m": tmp_path}, out_dir=gen, progress=False)
+    assert (again["rows_written"], again["engines_started"]) == (0, 0)
+    assert {p: p.read_bytes() for p in (stw, s1)} == before
+
+    cfg["inference"]["methods"]["stw"]["hint"] = "\nTime is up. Final answer:"  # decides stw's rows only
+    changed = inference.run(cfg, model_dirs={"m": tmp_path}, out_dir=gen, progress=False)
+    assert changed["rows_written"] == 10 and s1.read_bytes() == before[s1]
+    assert {r["method_options"].get("hint") for r in read(stw)} == {"\nTime is up. Final answer:"}
+
+    cfg["inference"]["windows"] = [8, 16]  # window 8 is kept, 32 goes, 16 is new
+    kept_8 = [r for r in read(s1) if r["window"] == 8]
+    windows = inference.run(cfg, model_dirs={"m": tmp_path}, out_dir=gen, progress=False)
+    assert windows["rows_written"] == 10  # 5 problems x window 16, both methods
+    assert sorted({r["window"] for r in read(s1)}) == [8, 16] and [r for r in read(s1) if r["window"] == 8] == kept_8
+
+    (tmp_path / "model.safetensors").write_bytes(b"new weights")  # the model changed: everything is stale
+    weights = inference.run(cfg, model_dirs={"m": tmp_path}, out_dir=gen, progress=False)
+    assert weights["rows_written"] == 20
+
+    del cfg["inference"]["methods"]["s1"]
+    dropped = inference.run(cfg, model_dirs={"m": tmp_path}, out_dir=gen, progress=False)
+    assert dropped["rows_written"] == 0 and dropped["stale_files_removed"] == [str(s1)] and not s1.exists()
+
+    legacy = [json.loads(line) for line in stw.read_text().splitlines()]
+    for r in legacy[:3]:
+        del r["row_key"]  # rows written before content keys
+    stw.write_text("".join(json.dumps(r) + "\n" for r in legacy))
+    assert inference.run(cfg, model_dirs={"m": tmp_path}, out_dir=gen, progress=False)["rows_written"] == 3
+    assert len(inference.read_generations(gen)) == 10

@@ -42,6 +42,55 @@ def _copy_worktree(dst: Path) -> None:
             shutil.copy2(src, dst / rel)
 
 
+def _rows(gen_dir: Path) -> dict:
+    """sample -> what the model produced (no timings, times, revisions or cache counts)."""
+    from z1 import generations
+
+    out = {}
+    for r in generations.read_generations(gen_dir):
+        record = {k: v for k, v in r["record"].items()
+                  if k not in ("timings", "pass1_cached_prompt_tokens", "pass2_cached_prompt_tokens")}
+        out[tuple(r[k] for k in generations.ROW_KEYS)] = (r["row_key"], record)
+    return out
+
+
+def _killed_inference_resumes(work: Path, env: dict) -> None:
+    """kill -9 of `dvc repro` (its whole process group) mid-inference, then `dvc repro` again: the
+    finished rows survive (a persist out, content-keyed rows), only the rest is generated, and every
+    row equals the uninterrupted run's. Runs `.venv/bin/dvc` with no venv on PATH, as a user who did
+    not activate it: the stage commands find the project's interpreter themselves (scripts/py)."""
+    import signal
+    import time
+
+    gen = work / "generations" / "ci"
+    reference = _rows(gen)
+    shutil.rmtree(gen)
+    (work / ".venv").symlink_to(Path(sys.executable).parents[1])  # the clone's venv, as `make setup` leaves it
+    bare = {**env, "PATH": "/usr/local/bin:/usr/bin:/bin"}
+    dvc = str(work / ".venv" / "bin" / "dvc")
+    proc = subprocess.Popen([dvc, "repro", "inference"], cwd=work, env=bare, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 600
+
+    def complete_rows() -> int:
+        return sum(p.read_bytes().count(b"\n") for p in gen.rglob("*.jsonl")) if gen.exists() else 0
+
+    while complete_rows() == 0:
+        assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
+        assert time.monotonic() < deadline, "no generation row within 10 minutes"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    survived = complete_rows()
+    assert 0 < survived < len(reference), (survived, len(reference))
+    resumed = subprocess.run([dvc, "repro", "inference"], cwd=work, env=bare, capture_output=True, text=True,
+                             timeout=1500)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    executed = (work / "results" / "ci" / "notebooks" / "03_inference.ipynb").read_text()
+    assert f"{len(reference) - survived} rows written" in executed  # the finished rows were not redone
+    assert _rows(gen) == reference
+
+
 @pytest.mark.slow
 def test_ci_pipeline_end_to_end_with_dvc(tmp_path):
     """`dvc repro` on the ci profile in a scratch copy runs every stage and notebook for real,
@@ -101,6 +150,8 @@ def test_ci_pipeline_end_to_end_with_dvc(tmp_path):
 
     again = run("dvc", "status")
     assert again.returncode == 0 and "up to date" in again.stdout, again.stdout
+
+    _killed_inference_resumes(work, env)
 
     # an experiment: commit this state, change one evaluation param, re-run; DVC compares the two
     git = ("git", "-c", "user.email=ci@example.com", "-c", "user.name=ci")

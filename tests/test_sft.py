@@ -113,7 +113,23 @@ BAD_DATA = [
     pytest.param([{"question": "q", "response": None}], id="none-response"),
     pytest.param(["just a string"], id="not-a-mapping"),
     pytest.param("/nonexistent/trajectories.parquet", id="missing-file"),
+    pytest.param([{"id": "a", "question": "q", "response": "r"}, {"id": "b", "question": "q2", "response": "r"},
+                  {"id": "a", "question": "q3", "response": "r"}], id="duplicate-id"),
+    pytest.param([{"question": "q \udce9", "response": "r"}], id="not-utf8-question"),
 ]
+
+
+def test_bad_rows_are_named(tmp_path):
+    dup = [{"id": "a", "question": "q", "response": "r"}, {"id": "b", "question": "q", "response": "r"},
+           {"id": "a", "question": "q", "response": "r"}]
+    with pytest.raises(sft.SFTDataError, match=r"row 2: id 'a' duplicates row 0"):
+        sft.validate_rows(dup)
+    with pytest.raises(sft.SFTDataError, match=r"row 0: 'question' is not valid UTF-8 text \(character 2\)"):
+        sft.validate_rows([{"question": "q \udce9", "response": "r"}])
+    bad = tmp_path / "rows.jsonl"
+    bad.write_bytes(b'{"question": "q", "response": "r"}\n{"question": "caf\xe9", "response": "r"}\n')
+    with pytest.raises(sft.SFTDataError, match=r"rows.jsonl:2: not a UTF-8 JSON row"):
+        sft.validate_rows(bad)
 
 
 @pytest.mark.parametrize("bad", BAD_DATA)

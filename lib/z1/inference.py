@@ -31,59 +31,16 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from z1 import benchmarks, provenance, thinking
+from z1 import benchmarks, checkpoint, generations, provenance, thinking
 from z1.engines import make_engine
 from z1.engines.adapter import AdapterView, adapter_for
 from z1.engines.base import Sampling
 from z1.engines.memo import MemoView
+from z1.generations import ROW_KEYS, read_generations  # noqa: F401 - read_generations: the stage's reader
 
 
 class InferenceError(ValueError):
     """An inference setting is unusable (unknown model key, method, empty windows...)."""
-
-
-ROW_KEYS = ("model", "benchmark", "method", "window", "problem_id", "sample_index")  # one sample
-
-
-def _read_rows(path: Path) -> list[tuple[int, dict]]:
-    """(line number, row) of a generations file. A torn last line (no newline: a kill mid-write) is
-    left out; a bad line anywhere else, or a row without its keys or record, is an error naming the
-    file and line."""
-    data = path.read_bytes()
-    lines = data.split(b"\n")
-    torn = len(lines) - 1 if lines and lines[-1].strip() else None  # text after the last newline
-    rows = []
-    for i, raw in enumerate(lines, 1):
-        if not raw.strip():
-            continue
-        try:
-            row = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            if i - 1 == torn:
-                continue
-            raise InferenceError(f"{path}:{i}: not a JSON row ({e}); repair or delete the file and run the stage "
-                                 "again (finished rows elsewhere are kept)") from None
-        missing = [k for k in ROW_KEYS if k not in row] + (
-            [] if isinstance(row.get("record"), dict) and "answer" in row["record"] else ["record.answer"])
-        if missing:
-            raise InferenceError(f"{path}:{i}: the row lacks {missing}")
-        rows.append((i, row))
-    return rows
-
-
-def _read_done(path: Path) -> set[tuple]:
-    if not path.exists():
-        return set()
-    return {(row["window"], row["problem_id"], row["sample_index"]) for _, row in _read_rows(path)}
-
-
-def _truncate_torn_tail(path: Path) -> None:
-    """Drop a partially written last line left by a kill, so appends start on a clean line."""
-    if not path.exists():
-        return
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        path.write_bytes(data[: data.rfind(b"\n") + 1])
 
 
 PLAN_KEYS = ("function", "models", "windows", "max_tokens")  # what a method entry says besides its options
@@ -121,29 +78,48 @@ def method_plan(inf: Mapping) -> dict[str, list[str]]:
     return plan
 
 
-def run_benchmark(engine, problems: list, *, out_path: Path, method_name: str, method_cfg: Mapping,
-                  windows: Iterable[int], max_tokens: int, sampling: Sampling, batch_size: int,
-                  row_base: Mapping, stop: Iterable[str] = (), progress: bool = True) -> int:
+def planned_keys(problems: list, windows: Iterable[int], n: int, key_base: Mapping) -> dict[tuple, str]:
+    """``{(window, problem_id, sample_index): row_key}`` of every row one file should hold."""
+    out = {}
+    for p in problems:
+        prompt = [p.messages, p.assistant_prefill]
+        for w in sorted({int(w) for w in windows}):
+            for s in range(n):
+                out[(w, p.problem_id, s)] = generations.row_key(key_base, problem_id=p.problem_id, prompt=prompt,
+                                                                window=w, sample_index=s)
+    return out
+
+
+def run_benchmark(start: Callable[[], tuple[object, Mapping]], problems: list, *, out_path: Path, method_name: str,
+                  method_cfg: Mapping, windows: Iterable[int], max_tokens: int, sampling: Sampling,
+                  batch_size: int, key_base: Mapping, stop: Iterable[str] = (), progress: bool = True) -> int:
     """Generate every missing row of one (model, benchmark, method) file; returns rows written.
+    ``start()`` gives the engine and the rows' provenance fields; it is called only if a row is missing.
     ``stop``: the benchmark's stop strings, given to the method unless its options set ``stop``."""
     windows = sorted({int(w) for w in windows})
     if not windows:
         raise InferenceError("no windows configured")
     options = {k: v for k, v in method_cfg.items() if k not in PLAN_KEYS}
     fn_name = method_cfg.get("function", "shifted_thinking_window")
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    _truncate_torn_tail(out_path)
-    done = _read_done(out_path)
     n = sampling.n
+    keys = planned_keys(problems, windows, n, key_base)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    generations.repair_torn_tail(out_path)
+    done = generations.existing_keys(out_path)  # a damaged line in the middle is an error naming it
+    generations.keep_only(out_path, set(keys.values()))  # stale rows (a setting changed) go
+    done &= set(keys.values())
     written = 0
     batches = [problems[i:i + batch_size] for i in range(0, len(problems), batch_size)]
-    bar = tqdm(batches, desc=f"{row_base.get('model')}/{row_base.get('benchmark')}/{method_name}",
+    todo = [b for b in batches if any(keys[(w, p.problem_id, s)] not in done
+                                      for p in b for w in windows for s in range(n))]
+    if not todo:
+        return 0
+    engine, row_base = start()
+    bar = tqdm(todo, desc=f"{key_base.get('model')}/{key_base.get('benchmark')}/{method_name}",
                unit="batch", disable=not progress)
     for batch in bar:
         pending = [w for w in windows
-                   if any((w, p.problem_id, s) not in done for p in batch for s in range(n))]
-        if not pending:
-            continue
+                   if any(keys[(w, p.problem_id, s)] not in done for p in batch for s in range(n))]
         prompts = [engine.encode_chat(p.messages, assistant_prefill=p.assistant_prefill) for p in batch]
         t0 = time.perf_counter()
         by_window = thinking.window_sweep(engine, prompts, pending, function=fn_name, max_tokens=max_tokens,
@@ -153,7 +129,7 @@ def run_benchmark(engine, problems: list, *, out_path: Path, method_name: str, m
         for w in pending:
             for record in by_window[w]:
                 problem = batch[record.prompt_index]
-                key = (w, problem.problem_id, record.sample_index)
+                key = keys[(w, problem.problem_id, record.sample_index)]
                 if key in done:
                     continue
                 lines.append(json.dumps({
@@ -167,6 +143,7 @@ def run_benchmark(engine, problems: list, *, out_path: Path, method_name: str, m
                     "sampling": sampling.__dict__,
                     "problem_id": problem.problem_id,
                     "sample_index": record.sample_index,
+                    "row_key": key,
                     "problem": problem.to_dict(),
                     "record": record.to_dict(),
                     "batch_seconds": elapsed,
@@ -224,6 +201,9 @@ def validate(inf: Mapping, model_dirs: Mapping[str, Path]) -> dict[str, list]:
         raise InferenceError(f"inference.models {missing} have no model directory ({where}); add them to "
                              "the profile's assets.models and run `dvc repro assets` (sft: the sft stage), "
                              "or remove them from inference.models")
+    if str(inf.get("engine", "")).lower() in ("transformers", "hf", "vllm"):
+        for m in models:  # complete and not truncated, before any engine starts
+            checkpoint.check_model_dir(model_dirs[m])
     benches = inf.get("benchmarks")
     if not isinstance(benches, dict) or not benches:
         raise InferenceError(f"inference.benchmarks must name at least one benchmark, got {benches!r}")
@@ -241,6 +221,19 @@ def validate(inf: Mapping, model_dirs: Mapping[str, Path]) -> dict[str, list]:
     return problems
 
 
+class _Started:
+    """One model's engine for one benchmark (behind a ``MemoView``) and its rows' provenance fields,
+    started on first use: a run whose rows all exist starts no engine."""
+
+    def __init__(self, start: Callable[[], tuple[object, Mapping]]):
+        self._start, self.value = start, None
+
+    def __call__(self) -> tuple[object, Mapping]:
+        if self.value is None:
+            self.value = self._start()
+        return self.value
+
+
 def run(cfg: Mapping, *, model_dirs: Mapping[str, Path], out_dir: Path, progress: bool = True) -> dict:
     """Run the inference section of a profile (`cfg` = load_profile(...)). Returns a summary."""
     inf, compute = cfg["inference"], cfg["compute"]
@@ -251,68 +244,68 @@ def run(cfg: Mapping, *, model_dirs: Mapping[str, Path], out_dir: Path, progress
     methods = method_plan(inf)
     plan = engine_plan(inf, model_dirs)
     summary: dict = {"rows_written": 0, "files": [], "shared_engines": {k: v for k, v in plan.items() if v},
-                     "greedy_requests_reused": 0}
+                     "greedy_requests_reused": 0, "engines_started": 0}
     engines: dict[str, object] = {}  # owner key -> engine, closed when its last user is done
+
+    def engine_for(model_key: str):
+        owner = plan[model_key] or model_key
+        if owner not in engines:
+            options = dict(inf.get("engine_options") or {})
+            users = [k for k, v in plan.items() if v == owner]
+            if users:
+                ranks = [_lora_rank(Path(model_dirs[k]) / "adapter") for k in users]
+                options.update(enable_lora=True, max_loras=max(len(users), int(options.get("max_loras", 1))),
+                               max_lora_rank=max(ranks + [int(options.get("max_lora_rank", 8))]))
+            engines[owner] = make_engine(inf["engine"], Path(model_dirs[owner]), device=compute["device"],
+                                         dtype=compute["dtype"], **options)
+            summary["engines_started"] += 1
+        engine = engines[owner]
+        return AdapterView(engine, Path(model_dirs[model_key]) / "adapter") if plan[model_key] else engine
+
     try:
         for i, model_key in enumerate(inf["models"]):
             model_dir = Path(model_dirs[model_key])
-            owner = plan[model_key] or model_key
-            if owner not in engines:
-                options = dict(inf.get("engine_options") or {})
-                users = [k for k, v in plan.items() if v == owner]
-                if users:
-                    ranks = [_lora_rank(Path(model_dirs[k]) / "adapter") for k in users]
-                    options.update(enable_lora=True, max_loras=max(len(users), int(options.get("max_loras", 1))),
-                                   max_lora_rank=max(ranks + [int(options.get("max_lora_rank", 8))]))
-                engines[owner] = make_engine(inf["engine"], Path(model_dirs[owner]), device=compute["device"],
-                                             dtype=compute["dtype"], **options)
-            engine = engines[owner]
-            if plan[model_key]:
-                engine = AdapterView(engine, model_dir / "adapter")
-            base_row = {
-                **provenance.base(cfg["name"]),
-                "model": model_key,
-                "model_source": provenance.model_manifest(model_dir),
-                "engine": MemoView(engine).info(),
-                "dtype": compute["dtype"],
-            }
+            model = {"model": model_key, "model_fingerprint": generations.model_fingerprint(model_dir),
+                     "engine": inf["engine"], "engine_options": dict(inf.get("engine_options") or {}),
+                     "shared_engine": plan[model_key], "dtype": compute["dtype"]}
             for bench_name, bench_cfg in inf["benchmarks"].items():
                 bench_cfg = dict(bench_cfg or {})
                 problems = problems_of[bench_name]
-                memo = MemoView(engine)  # methods opening with the same greedy request decode it once
+
+                def start(model_key=model_key, model_dir=model_dir, bench_name=bench_name, bench_cfg=bench_cfg,
+                          fingerprint=model["model_fingerprint"]):
+                    memo = MemoView(engine_for(model_key))  # methods sharing a greedy request decode it once
+                    return memo, {**provenance.base(cfg["name"]), "model": model_key,
+                                  "model_source": provenance.model_manifest(model_dir),
+                                  "model_fingerprint": fingerprint, "engine": memo.info(),
+                                  "dtype": compute["dtype"], "benchmark": bench_name, "benchmark_options": bench_cfg}
+
+                started = _Started(start)
+                stop = benchmarks.stop_strings(bench_name)
                 for method_name, method_cfg in inf["methods"].items():
                     if model_key not in methods[method_name]:
                         continue
                     out_path = out_dir / model_key / bench_name / f"{method_name}.jsonl"
                     method_cfg = method_cfg or {}
+                    max_tokens = int(method_cfg.get("max_tokens") or inf["max_tokens"])
+                    key_base = {**model, "benchmark": bench_name, "benchmark_options": bench_cfg,
+                                "method": method_name, "method_function": method_cfg.get("function",
+                                                                                         "shifted_thinking_window"),
+                                "method_options": {k: v for k, v in method_cfg.items() if k not in PLAN_KEYS},
+                                "max_tokens": max_tokens, "stop": list(stop), "sampling": sampling.__dict__}
                     summary["rows_written"] += run_benchmark(
-                        memo, problems, out_path=out_path, method_name=method_name, method_cfg=method_cfg,
-                        windows=method_cfg.get("windows") or inf["windows"],
-                        max_tokens=int(method_cfg.get("max_tokens") or inf["max_tokens"]), sampling=sampling,
-                        batch_size=int(inf["batch_size"]), stop=benchmarks.stop_strings(bench_name),
-                        row_base={**base_row, "benchmark": bench_name, "benchmark_options": bench_cfg},
+                        started, problems, out_path=out_path, method_name=method_name, method_cfg=method_cfg,
+                        windows=method_cfg.get("windows") or inf["windows"], max_tokens=max_tokens,
+                        sampling=sampling, batch_size=int(inf["batch_size"]), key_base=key_base, stop=stop,
                         progress=progress)
                     summary["files"].append(str(out_path))
-                summary["greedy_requests_reused"] += memo.hits
-            later = inf["models"][i + 1:]
-            if not any((plan[k] or k) == owner for k in later):
+                if started.value is not None:
+                    summary["greedy_requests_reused"] += started.value[0].hits
+            owner = plan[model_key] or model_key
+            if owner in engines and not any((plan[k] or k) == owner for k in inf["models"][i + 1:]):
                 engines.pop(owner).close()
+        summary["stale_files_removed"] = generations.remove_unplanned(out_dir, summary["files"])
     finally:
         for engine in engines.values():
             engine.close()
     return summary
-
-
-def read_generations(gen_dir: Path) -> list[dict]:
-    """Every generation row under a generations directory (for grading). A sample that appears twice
-    is an error naming both places, never graded twice; see _read_rows for damaged lines."""
-    rows, seen = [], {}
-    for path in sorted(Path(gen_dir).rglob("*.jsonl")):
-        for i, row in _read_rows(path):
-            key = tuple(row[k] for k in ROW_KEYS)
-            if key in seen:
-                raise InferenceError(f"{path}:{i}: duplicate of {seen[key]} ({dict(zip(ROW_KEYS, key, strict=True))}); "
-                                     "delete one of them")
-            seen[key] = f"{path}:{i}"
-            rows.append(row)
-    return rows

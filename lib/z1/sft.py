@@ -124,8 +124,15 @@ def load_rows(source: Any) -> list[dict]:
         if path.exists():
             suffix = path.suffix.lower()
             if suffix == ".jsonl":
-                with path.open() as f:
-                    return [json.loads(line) for line in f if line.strip()]
+                rows = []
+                for i, raw in enumerate(path.read_bytes().splitlines(), 1):
+                    if not raw.strip():
+                        continue
+                    try:
+                        rows.append(json.loads(raw.decode("utf-8")))
+                    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+                        raise SFTDataError(f"{path}:{i}: not a UTF-8 JSON row ({e})") from None
+                return rows
             if suffix == ".json":
                 data = json.loads(path.read_text())
                 return list(data["rows"] if isinstance(data, dict) and "rows" in data else data)
@@ -153,6 +160,7 @@ def validate_rows(rows: Any) -> list[dict]:
     if len(rows) == 0:
         raise SFTDataError("the training data has zero rows")
     problems: list[str] = []
+    first_row_of: dict = {}
     for i, row in enumerate(rows):
         if not isinstance(row, Mapping):
             problems.append(f"row {i}: not a mapping ({type(row).__name__})")
@@ -167,6 +175,17 @@ def validate_rows(rows: Any) -> list[dict]:
                 problems.append(f"row {i}: {col!r} is {type(value).__name__}, not str")
             elif not value.strip():
                 problems.append(f"row {i}: empty {col!r}")
+            else:
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError as e:
+                    problems.append(f"row {i}: {col!r} is not valid UTF-8 text (character {e.start})")
+        ident = row.get("id")
+        if ident is not None:
+            if ident in first_row_of:
+                problems.append(f"row {i}: id {ident!r} duplicates row {first_row_of[ident]} (each problem once)")
+            else:
+                first_row_of[ident] = i
         if len(problems) >= 20:
             break
     if problems:
@@ -425,6 +444,9 @@ def _torch_dtype(name: str):
 def _load_tokenizer(model_dir):
     from transformers import AutoTokenizer
 
+    from z1.checkpoint import check_tokenizer_dir
+
+    check_tokenizer_dir(model_dir)  # missing or damaged: named, with the command that restores it
     tok = AutoTokenizer.from_pretrained(str(model_dir))
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
@@ -435,6 +457,9 @@ def _load_model(model_dir, *, dtype, attn_implementation: str = "sdpa"):
     """Load the base model (a separate function so tests can check it is not reached)."""
     from transformers import AutoModelForCausalLM
 
+    from z1.checkpoint import check_model_dir
+
+    check_model_dir(model_dir)
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype, attn_implementation=attn_implementation)
     model.config.use_cache = False  # a KV cache in training would also disable packed-sequence masking
     return model

@@ -22,6 +22,10 @@ def make_engine(backend: str, model_dir, *, device: str = "cpu", dtype: str = "f
     seed, omp_num_threads, and any other ``vllm.LLM`` keyword via ``llm_kwargs``.
     """
     b = backend.lower()
+    if b in ("transformers", "hf", "vllm"):
+        from z1.checkpoint import check_model_dir
+
+        check_model_dir(model_dir)  # a missing or truncated checkpoint: named, with the command that restores it
     if b in ("transformers", "hf"):
         from .hf import HFEngine
 

@@ -65,9 +65,15 @@ closed at exit; a forked child of the caller forgets its parent's.  Cost here: ~
 program, less than a bare interpreter start (``isolation_report()["overhead_ms"]`` is negative).
 
 **Popen path** (``Limits(reuse_interpreter=False)``, and the fallback).  ``Popen`` starts a fresh
-launcher, ``python -I -S launcher.py '<json config>'``, in a new session for every program, and the program
+launcher, ``python -I -S launcher.py <json>``, in a new session for every program, and the program
 process ``execve``s ``python -s -P -B main.py``.  Cost: two interpreter starts per program (~30 ms
 here; ``isolation_report()["popen_overhead_ms"]``).
+
+**Other isolation layers, for measurement.**  ``Z1_SANDBOX_ISOLATION=popen`` forces the Popen path
+for every program; ``Z1_SANDBOX_ISOLATION=bwrap`` replaces the launcher with bubblewrap (``bwrap.py``:
+the same namespaces, mounts, environment, rlimits, keyring filter and uid, root only).
+``benchmarks/bench_isolation.py`` runs the adversarial suite and HumanEval grading under each; the
+README gives the numbers and why the launcher stays the default.
 
 On both paths the parent reads stdout/stderr with a bounded reader: it keeps the first
 ``output_bytes`` (minus a small tail window) and the last 2 KiB of each stream, and kills the program
@@ -77,7 +83,7 @@ namespace init).  The temporary directory is removed afterwards.
 
 Where things are
 ----------------
-One module per concept; the three scripts that run inside the sandbox's process tree are plain files
+One module per concept; the four scripts that run inside the sandbox's process tree are plain files
 run by path (standard library only, parameters as JSON), linted and tested like the rest:
 
 * ``limits``: :class:`Limits` and :class:`Verdict`;
@@ -88,7 +94,8 @@ run by path (standard library only, parameters as JSON), linted and tested like 
 * ``runner``: the work directory, the launcher config, the Popen path, ``run_program``/``run_many``;
 * ``capture``: bounded output capture, deadline and flood kills;
 * ``verdicts``: the launcher's reports and the parent's observations to a :class:`Verdict`;
-* ``report`` and ``probe`` (script): :func:`isolation_report`.
+* ``report`` and ``probe`` (script): :func:`isolation_report`;
+* ``bwrap``: bubblewrap as the isolation layer (measured against the launcher, not the default).
 
 How the zygote path differs, for a program
 ------------------------------------------
