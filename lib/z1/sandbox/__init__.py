@@ -39,7 +39,7 @@ starting one if none is idle: a long-lived ``python -s -P -B zygote.py <fd>``, s
 ``preexec_fn``) as the Popen path starts a program -- same interpreter and flags, the same scrubbed
 environment with ``PYTHONHASHSEED=0``, stdin a regular file, stdout/stderr pipes -- that has imported
 only what the launcher needs (ctypes, resource, select, _socket) and never runs program code itself.
-For each program the parent sends it the config as JSON (never the program text, stdin or output) and the
+For each program the parent sends it the config (``marshal``; never the program text, stdin or output) and the
 stdin/stdout/stderr/status-pipe fds over a Unix socketpair (``SCM_RIGHTS``).  The zygote forks the
 launcher, which ``setsid``s (its pid is the process group the parent kills), sets
 ``PR_SET_PDEATHSIG`` (it dies with the zygote), moves the fds to 0/1/2 and runs steps 1-4; its
@@ -84,7 +84,8 @@ namespace init).  The temporary directory is removed afterwards.
 Where things are
 ----------------
 One module per concept; the four scripts that run inside the sandbox's process tree are plain files
-run by path (standard library only, parameters as JSON), linted and tested like the rest:
+run by path (standard library only, parameters as JSON on argv or, for the zygote, marshal over its
+socket), linted and tested like the rest:
 
 * ``limits``: :class:`Limits` and :class:`Verdict`;
 * ``launcher`` (script): namespaces, mounts, rlimits, uid switch, seccomp, init and status reports;

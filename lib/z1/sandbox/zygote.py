@@ -2,8 +2,8 @@
 
 Started as ``python -s -P -B zygote.py <fd>`` -- the program's interpreter, started the way the Popen
 path starts a program (same flags, the same scrubbed environment with ``PYTHONHASHSEED=0``) -- it
-imports only what the launcher needs and never runs program code itself.  Per job it receives a JSON
-config and four fds (stdin, stdout, stderr, status pipe) over the Unix ``SOCK_SEQPACKET`` socket
+imports only what the launcher needs and never runs program code itself.  Per job it receives a
+``marshal``-ed config and four fds (stdin, stdout, stderr, status pipe) over the Unix ``SOCK_SEQPACKET`` socket
 ``<fd>``, forks the launcher (a new session), replies ``P<pid>``, waits until that launcher has exited
 *without reaping it* (so its pid, the sandbox's process group id, cannot be recycled while the parent
 may still kill that group), replies ``X``, and reaps it only after the parent's ``A``.  ``E<why>``
@@ -21,7 +21,7 @@ import sys
 _z1_modules = set(sys.modules)
 import _socket  # noqa: E402
 import ctypes  # noqa: E402
-import json  # noqa: E402
+import marshal  # noqa: E402
 import os  # noqa: E402
 
 _z1_env0 = dict(os.environ)
@@ -55,7 +55,7 @@ def _z1_serve(fd):
             err = repr(e).encode()
         if pid == 0:
             sock.close()
-            return json.loads(msg), fds, me
+            return marshal.loads(msg), fds, me
         for f in fds:
             os.close(f)
         try:

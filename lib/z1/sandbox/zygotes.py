@@ -12,7 +12,7 @@ parent's.
 from __future__ import annotations
 
 import atexit
-import json
+import marshal
 import os
 import signal
 import socket
@@ -239,7 +239,7 @@ def start(cfg: dict, stdin_fd: int) -> ZygoteJob | None:
     """Start the sandbox in a zygote (a new one if the last one died); None: use the Popen path."""
     if not supported():
         return None
-    payload = json.dumps(cfg).encode()
+    payload = marshal.dumps(cfg)
     for _ in range(2):
         z = pool.acquire()
         if z is None:
