@@ -37,7 +37,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 for _var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "DO_NOT_TRACK", "DVC_NO_ANALYTICS"):
     os.environ.setdefault(_var, "1")
-# the stages run `python -m z1.notebook`: the venv's python must come first on PATH (as `make` does)
+# the stages run `scripts/py -m z1.notebook` (the clone's .venv, else `python` on PATH): put this
+# interpreter first on PATH for a checkout without .venv, as `make` does
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 STAGES = ("data", "sft", "inference", "evaluation", "figures")
 BUDGET_S = {"mini": 45 * 60, "ci": 10 * 60}  # the budget for mini; ci: what a test run may take
