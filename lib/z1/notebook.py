@@ -17,6 +17,48 @@ from pathlib import Path
 from z1 import config
 
 
+class NotWritable(PermissionError):
+    """A stage output cannot be written: the stage is refused before it runs, so nothing is lost."""
+
+
+def stage_outputs(notebook: str | Path, profile: str, dvc_yaml: str | Path = "dvc.yaml") -> list[Path]:
+    """The outs, metrics and plots ``dvc.yaml`` declares for the stage that runs ``notebook``."""
+    import yaml
+
+    path = Path(dvc_yaml)
+    if not path.exists():
+        return []
+    stages = (yaml.safe_load(path.read_text()) or {}).get("stages", {})
+    name = Path(notebook).name
+    out: list[Path] = []
+    for stage in stages.values():
+        if name not in str(stage.get("cmd", "")):
+            continue
+        for key in ("outs", "metrics", "plots"):
+            for entry in stage.get(key) or []:
+                target = next(iter(entry)) if isinstance(entry, dict) else entry
+                out.append(Path(str(target).replace("${profile}", profile)))
+    return out
+
+
+def check_writable(paths: list[Path]) -> None:
+    """Raise :class:`NotWritable` naming the first output (or its nearest existing parent) this user
+    cannot write: checked before the stage starts, so a read-only results tree costs nothing."""
+    for path in paths:
+        probe = path
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        # an existing file is rewritten in place or replaced (DVC removes outs first): it and its directory
+        targets = [probe, probe.parent] if probe.is_file() else [probe]
+        for target in targets:
+            if os.access(target, os.W_OK | (os.X_OK if target.is_dir() else 0)):
+                continue
+            st = target.stat()
+            raise NotWritable(f"{target} is not writable by uid {os.geteuid()} (owner uid {st.st_uid}, mode "
+                              f"{oct(st.st_mode & 0o777)}; needed for {path}); nothing was run: fix its "
+                              "permissions, run as its owner, or work in your own clone")
+
+
 def executed_path(notebook: str | Path, profile: str, results_root: str | Path = "results") -> Path:
     return Path(results_root) / profile / "notebooks" / Path(notebook).name
 
@@ -27,6 +69,7 @@ def run(notebook: str | Path, profile: str, *, results_root: str | Path = "resul
 
     config.use_offline_defaults()
     out = executed_path(notebook, profile, results_root)
+    check_writable([out.parent, *stage_outputs(notebook, profile, Path(cwd) / "dvc.yaml")])
     out.parent.mkdir(parents=True, exist_ok=True)
     papermill.execute_notebook(str(notebook), str(out), parameters={"profile": profile}, kernel_name="python3",
                                cwd=str(cwd), progress_bar=progress, log_output=False)
@@ -41,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     profile = args.profile or config.active_profile()
     try:
         out = run(args.notebook, profile, progress=sys.stderr.isatty() or bool(os.environ.get("Z1_PROGRESS")))
+    except NotWritable as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except Exception as e:  # papermill's PapermillExecutionError names the failing cell
         print(f"error: {args.notebook} failed on profile {profile}: {e}", file=sys.stderr)
         return 1
