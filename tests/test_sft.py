@@ -274,6 +274,10 @@ def test_resume_continues_step_and_lr_schedule(tiny_model_dir, tmp_path):
         assert a["learning_rate"] == pytest.approx(b["learning_rate"], rel=1e-9)
         assert a["loss"] == pytest.approx(b["loss"], abs=1e-5)
         assert a["tokens_seen"] == b["tokens_seen"]
+    assert m["train_loss_mean"] == pytest.approx(ref["train_loss_mean"], abs=1e-5)  # the whole schedule's
+    again = sft.train(tiny_model_dir, rows(6), tmp_path / "run", settings, progress=False)  # nothing left to train
+    assert again["resumed_from_step"] == 6 and again["train_tokens_this_run"] == 0
+    assert again["train_loss_mean"] == pytest.approx(ref["train_loss_mean"], abs=1e-5) and again["train_loss_mean"] > 0
 
 
 def test_resume_with_larger_max_steps_continues(tiny_model_dir, tmp_path):

@@ -645,7 +645,8 @@ def train(model_dir, rows, out_dir, settings: Mapping[str, Any], *, resume: bool
     metrics = {
         "train_loss_first": log[0]["loss"] if log else None,
         "train_loss_last": log[-1]["loss"] if log else None,
-        "train_loss_mean": float(result.training_loss),
+        # over the whole schedule, also when this run resumed (a run resumed at its last step trains nothing)
+        "train_loss_mean": (sum(r["loss"] for r in log) / len(log)) if log else float(result.training_loss),
         "steps": int(trainer.state.global_step),
         "max_steps": int(trainer.state.max_steps),
         "resumed_from_step": resume_step,
