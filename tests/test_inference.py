@@ -460,3 +460,25 @@ def test_content_keyed_rows_are_reused_until_a_setting_that_decides_them_changes
     stw.write_text("".join(json.dumps(r) + "\n" for r in legacy))
     assert inference.run(cfg, model_dirs={"m": tmp_path}, out_dir=gen, progress=False)["rows_written"] == 3
     assert len(inference.read_generations(gen)) == 10
+
+
+def test_model_fingerprint_follows_weights_not_run_records(tmp_path):
+    """What decides outputs changes the fingerprint; what a training run leaves behind for the record
+    (pickled training arguments, logs, metrics, peft's set-ordered target_modules) does not."""
+    (tmp_path / "adapter").mkdir()
+    (tmp_path / "model.safetensors").write_bytes(b"w1")
+    (tmp_path / "config.json").write_text('{"a": 1, "b": 2}')
+    cfg = tmp_path / "adapter" / "adapter_config.json"
+    cfg.write_text('{"r": 16, "target_modules": ["q_proj", "v_proj"]}')
+    first = generations.model_fingerprint(tmp_path)
+    (tmp_path / "adapter" / "training_args.bin").write_bytes(b"pickled, with this run's paths")
+    (tmp_path / "train_log.csv").write_text("step,loss\n1,0.5\n")
+    (tmp_path / "sft_metrics.json").write_text('{"runtime_s": 3.2}')
+    cfg.write_text('{"target_modules": ["v_proj", "q_proj"], "r": 16}')
+    (tmp_path / "config.json").write_text('{"b": 2, "a": 1}')
+    assert generations.model_fingerprint(tmp_path) == first
+    cfg.write_text('{"r": 8, "target_modules": ["q_proj", "v_proj"]}')
+    assert generations.model_fingerprint(tmp_path) != first
+    cfg.write_text('{"r": 16, "target_modules": ["q_proj", "v_proj"]}')
+    (tmp_path / "model.safetensors").write_bytes(b"w2")
+    assert generations.model_fingerprint(tmp_path) != first

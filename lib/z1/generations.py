@@ -32,24 +32,37 @@ class RowError(ValueError):
 
 ROW_KEYS = ("model", "benchmark", "method", "window", "problem_id", "sample_index")  # one sample
 
-# what decides a model's outputs: weights, config, tokenizer and chat template (not logs or reports)
-_MODEL_SUFFIXES = (".safetensors", ".bin", ".jinja", ".model", ".tiktoken", ".txt")
-_MODEL_JSON = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
-               "special_tokens_map.json", "added_tokens.json", "vocab.json", "adapter_config.json")
+# what decides a model's outputs: weights, config, tokenizer and chat template (not logs, reports or the
+# pickled training arguments, which change with every run)
+_MODEL_SUFFIXES = (".safetensors", ".jinja", ".model", ".tiktoken")
+_MODEL_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+                "special_tokens_map.json", "added_tokens.json", "vocab.json", "adapter_config.json",
+                "merges.txt", "vocab.txt")
+_WEIGHTS_BIN = ("pytorch_model", "adapter_model")  # *.bin weights (shards too), not training_args.bin
+
+
+def _canonical_json(path: Path) -> bytes:
+    """A JSON file's content up to key order and the order of ``target_modules`` (a set in peft)."""
+    obj = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(obj, dict) and isinstance(obj.get("target_modules"), list):
+        obj["target_modules"] = sorted(map(str, obj["target_modules"]))
+    return json.dumps(obj, sort_keys=True).encode()
 
 
 def model_fingerprint(model_dir: str | Path) -> str:
-    """A hash of the files that decide a model's outputs (sha256 over names and contents)."""
+    """A hash of the files that decide a model's outputs (names and contents; JSON up to key order)."""
     root = Path(model_dir)
     h = hashlib.sha256()
     for path in sorted(root.rglob("*")):
-        if not path.is_file() or not (path.suffix in _MODEL_SUFFIXES or path.name in _MODEL_JSON):
-            continue
-        if path.suffix == ".txt" and path.name not in ("merges.txt", "vocab.txt"):
+        weights_bin = path.suffix == ".bin" and path.name.startswith(_WEIGHTS_BIN)
+        if not path.is_file() or not (path.suffix in _MODEL_SUFFIXES or path.name in _MODEL_FILES or weights_bin):
             continue
         h.update(str(path.relative_to(root)).encode() + b"\0")
-        with path.open("rb") as f:
-            h.update(hashlib.file_digest(f, "sha256").digest())
+        if path.suffix == ".json":
+            h.update(hashlib.sha256(_canonical_json(path)).digest())
+        else:
+            with path.open("rb") as f:
+                h.update(hashlib.file_digest(f, "sha256").digest())
     return h.hexdigest()[:20]
 
 
