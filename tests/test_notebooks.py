@@ -91,6 +91,39 @@ def _killed_inference_resumes(work: Path, env: dict) -> None:
     assert _rows(gen) == reference
 
 
+def _killed_sft_resumes(work: Path, env: dict) -> None:
+    """kill -9 of `dvc repro` after the SFT stage's first checkpoint: the next `dvc repro` continues
+    from that checkpoint (kept outside the outs, keyed by settings and data) and ends with the same
+    weights and losses as the uninterrupted run."""
+    import signal
+    import time
+
+    from z1.generations import model_fingerprint
+
+    sft_dir, ckpts = work / "models" / "ci" / "sft", work / "checkpoints" / "ci" / "sft"
+    reference = model_fingerprint(sft_dir)
+    ref_metrics = json.loads((sft_dir / "sft_metrics.json").read_text())
+    assert ref_metrics["steps"] >= 2 and ref_metrics["resumed_from_step"] == 0
+    shutil.rmtree(ckpts)  # a fresh training run
+    proc = subprocess.Popen(["dvc", "repro", "-f", "-s", "sft"], cwd=work, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 600
+    while not list(ckpts.glob("*/checkpoint-1/trainer_state.json")):
+        assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
+        assert time.monotonic() < deadline, "no first checkpoint within 10 minutes"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert not (sft_dir / "sft_metrics.json").exists(), "the kill came too late: training had finished"
+    resumed = subprocess.run(["dvc", "repro", "sft"], cwd=work, env=env, capture_output=True, text=True,
+                             timeout=1500)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    metrics = json.loads((sft_dir / "sft_metrics.json").read_text())
+    assert metrics["resumed_from_step"] >= 1 and metrics["steps"] == ref_metrics["steps"]
+    assert metrics["train_loss_last"] == pytest.approx(ref_metrics["train_loss_last"], rel=1e-5)
+    assert model_fingerprint(sft_dir) == reference, "resumed training must end with the same weights"
+
+
 @pytest.mark.slow
 def test_ci_pipeline_end_to_end_with_dvc(tmp_path):
     """`dvc repro` on the ci profile in a scratch copy runs every stage and notebook for real,
@@ -151,6 +184,7 @@ def test_ci_pipeline_end_to_end_with_dvc(tmp_path):
     again = run("dvc", "status")
     assert again.returncode == 0 and "up to date" in again.stdout, again.stdout
 
+    _killed_sft_resumes(work, env)
     _killed_inference_resumes(work, env)
 
     # an experiment: commit this state, change one evaluation param, re-run; DVC compares the two

@@ -277,6 +277,7 @@ def test_resume_continues_step_and_lr_schedule(tiny_model_dir, tmp_path):
     assert m["train_loss_mean"] == pytest.approx(ref["train_loss_mean"], abs=1e-5)  # the whole schedule's
     again = sft.train(tiny_model_dir, rows(6), tmp_path / "run", settings, progress=False)  # nothing left to train
     assert again["resumed_from_step"] == 6 and again["train_tokens_this_run"] == 0
+    assert again["tokens_per_second"] is None  # not 0.0: this run measured no training
     assert again["train_loss_mean"] == pytest.approx(ref["train_loss_mean"], abs=1e-5) and again["train_loss_mean"] > 0
 
 

@@ -653,7 +653,7 @@ def train(model_dir, rows, out_dir, settings: Mapping[str, Any], *, resume: bool
         "epochs": float(trainer.state.epoch or 0),
         "train_tokens": int(trainer.state.num_input_tokens_seen),
         "train_tokens_this_run": int(session_tokens),
-        "tokens_per_second": session_tokens / runtime if runtime > 0 else None,
+        "tokens_per_second": session_tokens / runtime if runtime > 0 and session_tokens else None,  # None: nothing trained
         "runtime_s": runtime,
         "rows": report["rows"], "rows_kept": report["kept"],
         "rows_truncated": report["truncated"], "rows_dropped": report["dropped"],
