@@ -207,5 +207,5 @@ def test_a_crashing_check_process_is_recorded_with_its_error(tmp_path):
     gc = _module()
     result = gc.run_child_check("engine", tmp_path / "no-model", tmp_path, "cpu", 120)
     assert result["ok"] is False
-    assert "OSError" in result["error"] and "<tmp>/no-model" in result["error"]
+    assert "CheckpointError" in result["error"] and "<tmp>/no-model: no model directory" in result["error"]
     _no_absolute_paths(result, tmp_path)
