@@ -36,7 +36,7 @@ from z1.engines import make_engine
 from z1.engines.adapter import AdapterView, adapter_for
 from z1.engines.base import Sampling
 from z1.engines.memo import MemoView
-from z1.generations import ROW_KEYS, read_generations  # noqa: F401 - read_generations: the stage's reader
+from z1.generations import read_generations  # noqa: F401 - the stage's reader, used as inference.read_generations
 
 
 class InferenceError(ValueError):
