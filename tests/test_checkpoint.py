@@ -81,3 +81,24 @@ def test_inference_checks_every_model_before_any_engine(model_dir, monkeypatch):
            "benchmarks": {"humaneval": {"n": 1}}, "methods": {"stw": {}}}
     with pytest.raises(CheckpointError, match=r"model.safetensors: truncated"):
         inference.validate(inf, {"base": model_dir})
+
+
+def test_sft_checkpoints_are_keyed_by_the_base_model_files(model_dir, tmp_path):
+    """A resume never continues training from checkpoints of another base model: same settings and
+    data, changed weights -> another run directory; a re-run of the same inputs -> the same one."""
+    import torch
+    from safetensors.torch import save_file
+
+    from z1.paths import Paths
+
+    data = tmp_path / "trajectories.jsonl"
+    data.write_text('{"id": "a"}\n')
+    paths, settings = Paths("ci", tmp_path), {"lr": 1e-5, "epochs": 1}
+    first = paths.sft_run_checkpoints(settings, data, model_dir)
+    assert first == paths.sft_run_checkpoints(dict(settings), data, model_dir)
+    assert first.parent == paths.sft_checkpoints
+    save_file({"w": torch.ones(64, 64), "b": torch.ones(8)}, str(model_dir / "model.safetensors"))
+    assert paths.sft_run_checkpoints(settings, data, model_dir) != first
+    data.write_text('{"id": "b"}\n')
+    assert len({first, paths.sft_run_checkpoints(settings, data, model_dir),
+                paths.sft_run_checkpoints({**settings, "lr": 2e-5}, data, model_dir)}) == 3

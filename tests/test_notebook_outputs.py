@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,107 @@ def test_read_only_results_refuse_the_stage_before_it_runs(tmp_path):
     assert "is not writable by uid 0" in proc.stderr and "nothing was run" in proc.stderr, proc.stderr
     assert (metrics / "evaluation.json").read_text() == "{}"  # nothing lost
     assert not (tmp_path / "results" / "ci" / "notebooks").exists()
+
+
+def _stage_project(tmp_path: Path) -> Path:
+    """A project directory with the repository's dvc.yaml, params.yaml and notebooks, and no models."""
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy2(REPO / name, tmp_path / name)
+    shutil.copytree(REPO / "notebooks", tmp_path / "notebooks")
+    return tmp_path
+
+
+def _stage_command(cwd: Path, notebook: str) -> subprocess.CompletedProcess:
+    """The inference stage's command as dvc.yaml runs it (scripts/py picks the project's interpreter)."""
+    return subprocess.run([str(REPO / "scripts" / "py"), "-m", "z1.notebook", f"notebooks/{notebook}",
+                           "--profile", "ci"], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_the_inference_stage_names_a_missing_or_truncated_model_and_its_remedy(tmp_path, ci_model_dir):
+    """Finding 5 of the reliability issue, through the stage command: no hub "Repo id" error, no parser
+    error without a file; the message names the directory or file and the command that restores it,
+    and no generation file is written."""
+    project = _stage_project(tmp_path)
+    proc = _stage_command(project, "03_inference.ipynb")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Repo id" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]  # one line that says it all, after the cell's traceback
+    assert last.startswith("error: notebooks/03_inference.ipynb failed on profile ci at cell"), last
+    assert "have no model directory" in last and "dvc repro assets" in last, last
+
+    base = project / "models" / "ci" / "pretrained" / "base"
+    base.mkdir(parents=True)
+    for f in ci_model_dir.iterdir():
+        if f.suffix != ".safetensors":
+            (base / f.name).symlink_to(f)
+    weights = (ci_model_dir / "model.safetensors").read_bytes()
+    (base / "model.safetensors").write_bytes(weights[:1 << 20])  # a copy cut short, as by a full disk
+    (project / "models" / "ci" / "sft").symlink_to(ci_model_dir)  # complete: the base model is checked first
+    proc = _stage_command(project, "03_inference.ipynb")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"{Path('models/ci/pretrained/base/model.safetensors')}: truncated or padded" in proc.stderr, proc.stderr
+    assert "dvc checkout models/ci/pretrained/base" in proc.stderr and "dvc repro -f assets" in proc.stderr
+    assert not list(project.glob("generations/**/*.jsonl"))
+
+
+def _blocked_ancestor(path: Path) -> Path | None:
+    """The outermost directory above ``path`` that other users cannot enter (e.g. /root, mode 700)."""
+    for parent in reversed(path.parents):
+        if not parent.stat().st_mode & 0o001:
+            return parent
+    return None
+
+
+NOBODY = 65534
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("setpriv")),
+                    reason="needs root (to become another user) and util-linux's unshare and setpriv")
+def test_a_non_root_user_in_its_own_clone_and_venv_is_refused_on_read_only_results():
+    """A real non-root run: uid 65534 with its own clone and its own venv (layered on this one's packages)
+    runs the evaluation stage's command against a results directory owned by root. The stage is refused
+    before it runs, naming the directory, and root's results are untouched."""
+    base_prefix = Path(os.path.realpath(sys.base_prefix))
+    site = Path(next(p for p in sys.path if p.endswith("site-packages")))
+    blocked = _blocked_ancestor(base_prefix)
+    base = Path(tempfile.mkdtemp(prefix="z1-nonroot-", dir="/tmp"))
+    try:
+        base.chmod(0o755)
+        clone = base / "clone"
+        subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(REPO), str(clone)], check=True, timeout=120)
+        shutil.chown(base, NOBODY, NOBODY)
+        subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(clone)], check=True)
+        metrics = clone / "results" / "ci" / "metrics"  # another user's results: root's, mode 755/644
+        metrics.mkdir(parents=True)
+        for d in (clone / "results", clone / "results" / "ci", metrics):
+            shutil.chown(d, 0, 0)
+            d.chmod(0o755)
+        (metrics / "evaluation.json").write_text('{"pass@1": 0.5}\n')
+        (base / "shared-site").mkdir()
+        # Inside a private mount namespace (nothing here is visible outside it): this interpreter's prefix
+        # made reachable at its own path (its directory, e.g. /root, is mode 700), this venv's packages
+        # read-only; then, as uid 65534: a venv of its own, and the stage command from dvc.yaml.
+        reach = ""
+        if blocked is not None:
+            reach = (f"mkdir -p {base}/prefix && mount --bind {base_prefix} {base}/prefix && "
+                     f"mount -t tmpfs -o mode=755 tmpfs {blocked} && mkdir -p {base_prefix} && "
+                     f"mount --bind {base}/prefix {base_prefix} && ")
+        as_nobody = f"setpriv --reuid={NOBODY} --regid={NOBODY} --clear-groups --inh-caps=-all"
+        py = base_prefix / "bin" / Path(os.path.realpath(sys.executable)).name
+        venv_site = clone / ".venv" / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+        script = (f"mount --make-rprivate / && {reach}"
+                  f"mount --bind -o ro {site} {base}/shared-site && "
+                  f"{as_nobody} {py} -m venv --without-pip {clone}/.venv && "
+                  f"{as_nobody} sh -c 'printf \"%s\\n%s\\n\" {base}/shared-site {clone}/lib > {venv_site}/deps.pth' && "
+                  f"cd {clone} && exec {as_nobody} env -u Z1_PYTHON HOME={base} scripts/py -m z1.notebook "
+                  "notebooks/04_evaluation.ipynb --profile ci")
+        proc = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert f"{Path('results/ci')} is not writable by uid {NOBODY} (owner uid 0, mode 0o755" in proc.stderr, \
+            proc.stderr
+        assert "nothing was run" in proc.stderr
+        assert (metrics / "evaluation.json").read_text() == '{"pass@1": 0.5}\n'  # nothing lost
+        assert sorted(p.name for p in (clone / "results" / "ci").iterdir()) == ["metrics"]
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

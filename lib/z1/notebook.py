@@ -87,8 +87,15 @@ def main(argv: list[str] | None = None) -> int:
     except NotWritable as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    except Exception as e:  # papermill's PapermillExecutionError names the failing cell
-        print(f"error: {args.notebook} failed on profile {profile}: {e}", file=sys.stderr)
+    except Exception as e:
+        ename, evalue = getattr(e, "ename", None), getattr(e, "evalue", None)
+        if ename is None:  # not a cell's error (kernel start, papermill itself)
+            print(f"error: {args.notebook} failed on profile {profile}: {e}", file=sys.stderr)
+            return 1
+        # papermill's PapermillExecutionError: the cell's traceback first, then one line that says it all
+        print(str(e).rstrip(), file=sys.stderr)
+        print(f"error: {args.notebook} failed on profile {profile} at cell In [{e.exec_count}] (executed copy: "
+              f"{executed_path(args.notebook, profile)}): {ename}: {evalue}", file=sys.stderr)
         return 1
     print(f"executed {args.notebook} -> {out}")
     return 0

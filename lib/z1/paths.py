@@ -32,11 +32,15 @@ class Paths:
         """Resumable trainer state; outside DVC's outs so an interrupted run can continue."""
         return self.root / "checkpoints" / self.profile / "sft"
 
-    def sft_run_checkpoints(self, settings: Mapping, data_file: Path) -> Path:
-        """Checkpoints of one training run, keyed by its settings and data, so a resume never
-        continues a run that trained on other data or with other hyperparameters."""
+    def sft_run_checkpoints(self, settings: Mapping, data_file: Path, base_model: Path) -> Path:
+        """Checkpoints of one training run, keyed by its settings, its data and the base model's files
+        (z1.generations.model_fingerprint), so a resume never continues a run that trained on other
+        data, from other weights or with other hyperparameters."""
+        from z1.generations import model_fingerprint
+
         digest = hashlib.sha256(json.dumps(dict(settings), sort_keys=True, default=str).encode())
         digest.update(Path(data_file).read_bytes())
+        digest.update(model_fingerprint(base_model).encode())
         return self.sft_checkpoints / digest.hexdigest()[:12]
 
     def model(self, key: str) -> Path:

@@ -765,7 +765,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.settings_json:
         settings.update(json.loads(a.settings_json))
     if a.profile:  # the notebook's checkpoint directory for the same settings and data: resumes either way
-        run_dir = paths.sft_run_checkpoints(settings, Path(data)) if Path(data).is_file() else paths.sft_checkpoints
+        run_dir = (paths.sft_run_checkpoints(settings, Path(data), Path(model_dir)) if Path(data).is_file()
+                   else paths.sft_checkpoints)
         settings.setdefault("checkpoint_dir", str(run_dir))
     if not (model_dir and data and out):
         ap.error("need --model-dir, --data and --out (or --profile for the pipeline's paths)")
