@@ -482,3 +482,39 @@ def test_model_fingerprint_follows_weights_not_run_records(tmp_path):
     cfg.write_text('{"r": 16, "target_modules": ["q_proj", "v_proj"]}')
     (tmp_path / "model.safetensors").write_bytes(b"w2")
     assert generations.model_fingerprint(tmp_path) != first
+
+
+def test_merged_jobs_write_the_rows_of_the_file_by_file_run_in_fewer_engine_calls(tmp_path, fake_stage):
+    """merge_jobs: every (benchmark, method) file of a model is a job of one Gather, so each engine
+    call holds the current round of all of them. The rows are those of the file-by-file run (the
+    fake engine, like greedy decoding, answers a request the same way in any batch); a greedy request
+    two methods share is still decoded once; a run killed mid-way resumes to the same rows."""
+    methods = {"stw": {"function": "shifted_thinking_window", "mode": "corrected"},
+               "stw_paper": {"function": "shifted_thinking_window", "mode": "paper"},
+               "r1": {"function": "r1_truncation"}, "s1": {"function": "budget_forcing"}}
+    base = {**CFG["inference"], "methods": methods, "benchmarks": {"math500": {"n": 5}, "humaneval": {"n": 3}}}
+    one_by_one, merged = {**CFG, "inference": base}, {**CFG, "inference": {**base, "merge_jobs": True}}
+    seq = inference.run(one_by_one, model_dirs={"m": tmp_path}, out_dir=tmp_path / "seq", progress=False)
+    calls_seq = len(fake_stage["engines"][0].calls)
+    summary = inference.run(merged, model_dirs={"m": tmp_path}, out_dir=tmp_path / "merged", progress=False)
+    engine = fake_stage["engines"][1]
+    assert summary["merge_jobs"] and summary["rows_written"] == seq["rows_written"] == 4 * (5 + 3) * 2
+    assert summary["engine_calls"] == len(engine.calls) < calls_seq / 3
+    assert summary["largest_engine_call"] > 2 * CFG["inference"]["batch_size"]
+    assert summary["greedy_requests_reused"] == seq["greedy_requests_reused"] > 0
+    key = lambda r: (r["window"], r["problem_id"])  # noqa: E731
+    files = sorted(p.relative_to(tmp_path / "seq") for p in (tmp_path / "seq").rglob("*.jsonl"))
+    assert len(files) == 8
+    for f in files:
+        assert sorted(read(tmp_path / "merged" / f), key=key) == sorted(read(tmp_path / "seq" / f), key=key), f
+
+    fake_stage["fail_on_call"] = 3  # the third merged call dies: batches already written survive
+    with pytest.raises(Interrupt):
+        inference.run(merged, model_dirs={"m": tmp_path}, out_dir=tmp_path / "part", progress=False)
+    written = sum(len(p.read_text().splitlines()) for p in (tmp_path / "part").rglob("*.jsonl"))
+    assert 0 < written < summary["rows_written"]
+    fake_stage["fail_on_call"] = None
+    again = inference.run(merged, model_dirs={"m": tmp_path}, out_dir=tmp_path / "part", progress=False)
+    assert again["rows_written"] == summary["rows_written"] - written
+    for f in files:
+        assert sorted(read(tmp_path / "part" / f), key=key) == sorted(read(tmp_path / "seq" / f), key=key), f

@@ -24,9 +24,11 @@ boundaries, so an interrupted-and-resumed run ends with the same rows as an unin
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -35,6 +37,7 @@ from z1 import benchmarks, checkpoint, generations, provenance, thinking
 from z1.engines import make_engine
 from z1.engines.adapter import AdapterView, adapter_for
 from z1.engines.base import Sampling
+from z1.engines.gather import Gather
 from z1.engines.memo import MemoView
 from z1.generations import read_generations  # noqa: F401 - the stage's reader, used as inference.read_generations
 
@@ -90,57 +93,81 @@ def planned_keys(problems: list, windows: Iterable[int], n: int, key_base: Mappi
     return out
 
 
-def run_benchmark(start: Callable[[], tuple[object, Mapping]], problems: list, *, out_path: Path, method_name: str,
-                  method_cfg: Mapping, windows: Iterable[int], max_tokens: int, sampling: Sampling,
-                  batch_size: int, key_base: Mapping, stop: Iterable[str] = (), progress: bool = True) -> int:
-    """Generate every missing row of one (model, benchmark, method) file; returns rows written.
-    ``start()`` gives the engine and the rows' provenance fields; it is called only if a row is missing.
-    ``stop``: the benchmark's stop strings, given to the method unless its options set ``stop``."""
+@dataclass
+class FileWork:
+    """One (model, benchmark, method) file: what it should hold and the batches still missing."""
+
+    out_path: Path
+    method_name: str
+    fn_name: str
+    options: dict
+    windows: list[int]
+    max_tokens: int
+    sampling: Sampling
+    stop: tuple[str, ...]
+    key_base: dict
+    keys: dict[tuple, str]
+    done: set[str]
+    todo: list[list]  # batches of problems with at least one missing row
+
+    @property
+    def label(self) -> str:
+        return f"{self.key_base.get('model')}/{self.key_base.get('benchmark')}/{self.method_name}"
+
+
+def plan_file(problems: list, *, out_path: Path, method_name: str, method_cfg: Mapping, windows: Iterable[int],
+              max_tokens: int, sampling: Sampling, batch_size: int, key_base: Mapping,
+              stop: Iterable[str] = ()) -> FileWork:
+    """Read what ``out_path`` holds (repairing a torn last line, dropping rows no longer planned) and
+    list the batches of ``problems`` that still miss a row. ``stop``: the benchmark's stop strings,
+    given to the method unless its options set ``stop``."""
     windows = sorted({int(w) for w in windows})
     if not windows:
         raise InferenceError("no windows configured")
-    options = {k: v for k, v in method_cfg.items() if k not in PLAN_KEYS}
-    fn_name = method_cfg.get("function", "shifted_thinking_window")
-    n = sampling.n
-    keys = planned_keys(problems, windows, n, key_base)
+    keys = planned_keys(problems, windows, sampling.n, key_base)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     generations.repair_torn_tail(out_path)
     done = generations.existing_keys(out_path)  # a damaged line in the middle is an error naming it
     generations.keep_only(out_path, set(keys.values()))  # stale rows (a setting changed) go
     done &= set(keys.values())
-    written = 0
     batches = [problems[i:i + batch_size] for i in range(0, len(problems), batch_size)]
     todo = [b for b in batches if any(keys[(w, p.problem_id, s)] not in done
-                                      for p in b for w in windows for s in range(n))]
-    if not todo:
-        return 0
-    engine, row_base = start()
-    bar = tqdm(todo, desc=f"{key_base.get('model')}/{key_base.get('benchmark')}/{method_name}",
-               unit="batch", disable=not progress)
-    for batch in bar:
-        pending = [w for w in windows
-                   if any(keys[(w, p.problem_id, s)] not in done for p in batch for s in range(n))]
+                                      for p in b for w in windows for s in range(sampling.n))]
+    return FileWork(out_path, method_name, method_cfg.get("function", "shifted_thinking_window"),
+                    {k: v for k, v in method_cfg.items() if k not in PLAN_KEYS}, windows, max_tokens, sampling,
+                    tuple(stop), dict(key_base), keys, done, todo)
+
+
+def generate_file(work: FileWork, engine, row_base: Mapping, *, on_batch: Callable[[], None] | None = None) -> int:
+    """Generate ``work``'s missing batches, appending and flushing each batch's rows when it ends
+    (a kill loses at most the batch in flight); returns rows written."""
+    written = 0
+    n = work.sampling.n
+    for batch in work.todo:
+        pending = [w for w in work.windows
+                   if any(work.keys[(w, p.problem_id, s)] not in work.done for p in batch for s in range(n))]
         prompts = [engine.encode_chat(p.messages, assistant_prefill=p.assistant_prefill) for p in batch]
         t0 = time.perf_counter()
-        by_window = thinking.window_sweep(engine, prompts, pending, function=fn_name, max_tokens=max_tokens,
-                                          sampling=sampling, **{"stop": tuple(stop), **options})
+        by_window = thinking.window_sweep(engine, prompts, pending, function=work.fn_name,
+                                          max_tokens=work.max_tokens, sampling=work.sampling,
+                                          **{"stop": work.stop, **work.options})
         elapsed = time.perf_counter() - t0
         lines = []
         for w in pending:
             for record in by_window[w]:
                 problem = batch[record.prompt_index]
-                key = keys[(w, problem.problem_id, record.sample_index)]
-                if key in done:
+                key = work.keys[(w, problem.problem_id, record.sample_index)]
+                if key in work.done:
                     continue
                 lines.append(json.dumps({
                     **row_base,
-                    "method": method_name,
-                    "method_function": fn_name,
-                    "method_options": options,
+                    "method": work.method_name,
+                    "method_function": work.fn_name,
+                    "method_options": work.options,
                     "window": w,
-                    "max_tokens": max_tokens,
-                    "stop": list(stop),
-                    "sampling": sampling.__dict__,
+                    "max_tokens": work.max_tokens,
+                    "stop": list(work.stop),
+                    "sampling": work.sampling.__dict__,
                     "problem_id": problem.problem_id,
                     "sample_index": record.sample_index,
                     "row_key": key,
@@ -148,11 +175,13 @@ def run_benchmark(start: Callable[[], tuple[object, Mapping]], problems: list, *
                     "record": record.to_dict(),
                     "batch_seconds": elapsed,
                 }, ensure_ascii=False))
-                done.add(key)
-        with out_path.open("a") as f:
+                work.done.add(key)
+        with work.out_path.open("a") as f:
             f.write("".join(line + "\n" for line in lines))
             f.flush()
         written += len(lines)
+        if on_batch is not None:
+            on_batch()
     return written
 
 
@@ -221,21 +250,17 @@ def validate(inf: Mapping, model_dirs: Mapping[str, Path]) -> dict[str, list]:
     return problems
 
 
-class _Started:
-    """One model's engine for one benchmark (behind a ``MemoView``) and its rows' provenance fields,
-    started on first use: a run whose rows all exist starts no engine."""
-
-    def __init__(self, start: Callable[[], tuple[object, Mapping]]):
-        self._start, self.value = start, None
-
-    def __call__(self) -> tuple[object, Mapping]:
-        if self.value is None:
-            self.value = self._start()
-        return self.value
+def _job(view, *, work: FileWork, row_base: Mapping, on_batch: Callable[[], None]) -> int:
+    return generate_file(work, view, row_base, on_batch=on_batch)
 
 
 def run(cfg: Mapping, *, model_dirs: Mapping[str, Path], out_dir: Path, progress: bool = True) -> dict:
-    """Run the inference section of a profile (`cfg` = load_profile(...)). Returns a summary."""
+    """Run the inference section of a profile (`cfg` = load_profile(...)). Returns a summary.
+
+    Per model: every file's missing batches are listed first (a model whose rows all exist starts no
+    engine); then its engine, behind one ``MemoView`` (a greedy request two methods share is decoded
+    once), generates them: with ``merge_jobs`` every (benchmark, method) file runs as a job of one
+    ``Gather``, so each engine call holds the current round of all of them; otherwise file by file."""
     inf, compute = cfg["inference"], cfg["compute"]
     problems_of = validate(inf, model_dirs)
     s = inf["sampling"]
@@ -243,8 +268,10 @@ def run(cfg: Mapping, *, model_dirs: Mapping[str, Path], out_dir: Path, progress
                         seed=s.get("seed"), n=int(s.get("n", 1)))
     methods = method_plan(inf)
     plan = engine_plan(inf, model_dirs)
+    merge = bool(inf.get("merge_jobs", False))
     summary: dict = {"rows_written": 0, "files": [], "shared_engines": {k: v for k, v in plan.items() if v},
-                     "greedy_requests_reused": 0, "engines_started": 0}
+                     "greedy_requests_reused": 0, "engines_started": 0, "merge_jobs": merge,
+                     "engine_calls": 0, "engine_requests": 0, "largest_engine_call": 0}
     engines: dict[str, object] = {}  # owner key -> engine, closed when its last user is done
 
     def engine_for(model_key: str):
@@ -268,19 +295,9 @@ def run(cfg: Mapping, *, model_dirs: Mapping[str, Path], out_dir: Path, progress
             model = {"model": model_key, "model_fingerprint": generations.model_fingerprint(model_dir),
                      "engine": inf["engine"], "engine_options": dict(inf.get("engine_options") or {}),
                      "shared_engine": plan[model_key], "dtype": compute["dtype"]}
+            works: list[tuple[str, dict, FileWork]] = []
             for bench_name, bench_cfg in inf["benchmarks"].items():
                 bench_cfg = dict(bench_cfg or {})
-                problems = problems_of[bench_name]
-
-                def start(model_key=model_key, model_dir=model_dir, bench_name=bench_name, bench_cfg=bench_cfg,
-                          fingerprint=model["model_fingerprint"]):
-                    memo = MemoView(engine_for(model_key))  # methods sharing a greedy request decode it once
-                    return memo, {**provenance.base(cfg["name"]), "model": model_key,
-                                  "model_source": provenance.model_manifest(model_dir),
-                                  "model_fingerprint": fingerprint, "engine": memo.info(),
-                                  "dtype": compute["dtype"], "benchmark": bench_name, "benchmark_options": bench_cfg}
-
-                started = _Started(start)
                 stop = benchmarks.stop_strings(bench_name)
                 for method_name, method_cfg in inf["methods"].items():
                     if model_key not in methods[method_name]:
@@ -293,14 +310,36 @@ def run(cfg: Mapping, *, model_dirs: Mapping[str, Path], out_dir: Path, progress
                                                                                          "shifted_thinking_window"),
                                 "method_options": {k: v for k, v in method_cfg.items() if k not in PLAN_KEYS},
                                 "max_tokens": max_tokens, "stop": list(stop), "sampling": sampling.__dict__}
-                    summary["rows_written"] += run_benchmark(
-                        started, problems, out_path=out_path, method_name=method_name, method_cfg=method_cfg,
+                    works.append((bench_name, bench_cfg, plan_file(
+                        problems_of[bench_name], out_path=out_path, method_name=method_name, method_cfg=method_cfg,
                         windows=method_cfg.get("windows") or inf["windows"], max_tokens=max_tokens,
-                        sampling=sampling, batch_size=int(inf["batch_size"]), key_base=key_base, stop=stop,
-                        progress=progress)
+                        sampling=sampling, batch_size=int(inf["batch_size"]), key_base=key_base, stop=stop)))
                     summary["files"].append(str(out_path))
-                if started.value is not None:
-                    summary["greedy_requests_reused"] += started.value[0].hits
+            todo = [(b, c, w) for b, c, w in works if w.todo]
+            if todo:
+                memo = MemoView(engine_for(model_key))
+                base = {**provenance.base(cfg["name"]), "model": model_key,
+                        "model_source": provenance.model_manifest(model_dir),
+                        "model_fingerprint": model["model_fingerprint"], "engine": memo.info(),
+                        "dtype": compute["dtype"]}
+                row_bases = [{**base, "benchmark": b, "benchmark_options": c} for b, c, _ in todo]
+                bar = tqdm(total=sum(len(w.todo) for *_, w in todo), unit="batch", disable=not progress,
+                           desc=f"{model_key}: {len(todo)} files" + (", merged" if merge else ""))
+                step = functools.partial(bar.update, 1)
+                if merge:
+                    gather = Gather(memo)
+                    counts = gather.run([
+                        functools.partial(_job, work=w, row_base=rb, on_batch=step)
+                        for (_, _, w), rb in zip(todo, row_bases, strict=True)])
+                    summary["engine_calls"] += gather.calls
+                    summary["engine_requests"] += gather.requests
+                    summary["largest_engine_call"] = max(summary["largest_engine_call"], gather.largest)
+                else:
+                    counts = [generate_file(w, memo, rb, on_batch=step)
+                              for (_, _, w), rb in zip(todo, row_bases, strict=True)]
+                bar.close()
+                summary["rows_written"] += sum(counts)
+                summary["greedy_requests_reused"] += memo.hits
             owner = plan[model_key] or model_key
             if owner in engines and not any((plan[k] or k) == owner for k in inf["models"][i + 1:]):
                 engines.pop(owner).close()
