@@ -8,9 +8,12 @@
 other stage of `dvc.yaml` is forced to run (`dvc repro --force --single-item <stage>`, in pipeline
 order), so each one does its full work exactly as `dvc repro` would after a change upstream. Cold
 (the default) also deletes what the stages keep to resume a killed run and would otherwise reuse:
-the teacher's shards (`data/<profile>/shards/`) and the SFT checkpoints (`checkpoints/<profile>/`),
-neither a DVC output; so the data stage generates every trajectory again and SFT trains from step 0,
-as in a fresh clone. A last
+the teacher's shards (`data/<profile>/shards/`), the SFT checkpoints (`checkpoints/<profile>/`) and
+the content-keyed generation rows (`generations/<profile>/`, a persist out); so the data stage
+generates every trajectory again, SFT trains from step 0 and inference decodes every row, as in a
+fresh clone. The inference stage's own account of its work (`results/<profile>/inference_run.json`:
+engine calls, prompt and generated tokens, seconds generating and starting engines) is reported
+against the GEMM limit of `results/benchmarks/ceiling.json`. A last
 plain `dvc repro` must then find nothing to run (it is timed as well).
 
 Writes `results/benchmarks/repro_<profile>.json`: seconds per stage, the total, the budget (mini:
@@ -73,6 +76,39 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def _inference_work(profile: str) -> dict | None:
+    """What the inference stage decoded (its results/<profile>/inference_run.json) against the GEMM
+    limit of results/benchmarks/ceiling.json: FLOPs = 2 x the linear layers' weights per generated
+    token, 2 x those without the LM head per uncached prompt token (prefill computes logits only for
+    the last one). Engine start is excluded (it is stated separately)."""
+    run_file = REPO / "results" / profile / "inference_run.json"
+    ceiling_file = REPO / "results" / "benchmarks" / "ceiling.json"
+    if not run_file.is_file():
+        return None
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_ceiling import linear_layers, model_shapes, weights
+
+    run = json.loads(run_file.read_text())
+    shapes = model_shapes(REPO / "models" / profile / "pretrained" / "base" / "config.json")
+    all_weights = weights(linear_layers(shapes))
+    head = shapes["hidden_size"] * shapes["vocab_size"]
+    prefill = run["prompt_tokens"] - run["cached_prompt_tokens"]
+    flops = 2 * all_weights * run["generated_tokens"] + 2 * (all_weights - head) * prefill
+    seconds = run["generate_s"]
+    out = {k: run[k] for k in ("engine_calls", "largest_engine_call", "engine_requests", "merge_jobs",
+                               "prompt_tokens", "cached_prompt_tokens", "generated_tokens", "generate_s",
+                               "engine_start_s", "rows_written") if k in run}
+    if seconds:
+        out["generated_tokens_per_s"] = round(run["generated_tokens"] / seconds, 1)
+        out["achieved_gflops"] = round(flops / seconds / 1e9, 1)
+    if ceiling_file.is_file() and seconds:
+        ceiling = json.loads(ceiling_file.read_text())
+        limit = max(v["gflops"] for v in ceiling["ceiling"]["float32"].values())
+        out["fp32_gemm_limit_gflops"] = limit
+        out["fraction_of_gemm_limit"] = round(flops / seconds / 1e9 / limit, 3)
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--warm", action="store_true", help="keep data/<profile>/shards (the data stage reuses them)")
@@ -83,7 +119,8 @@ def main(argv: list[str] | None = None) -> dict:
     if not (REPO / "models" / profile / "pretrained").exists():
         raise SystemExit(f"models/{profile}/pretrained is missing: run `make setup` (and `dvc repro assets`) first")
     if not args.warm:
-        for kept in (REPO / "data" / profile / "shards", REPO / "checkpoints" / profile):
+        for kept in (REPO / "data" / profile / "shards", REPO / "checkpoints" / profile,
+                     REPO / "generations" / profile):
             if kept.exists():
                 print(f"cold run: deleting {kept.relative_to(REPO)} (resumable progress)", flush=True)
                 shutil.rmtree(kept)
@@ -99,6 +136,7 @@ def main(argv: list[str] | None = None) -> dict:
     up_to_date = "up to date" in status.lower() or status == ""
 
     budget = BUDGET_S.get(profile)
+    inference_work = _inference_work(profile)
     doc = {
         "benchmark": "bench_repro",
         "profile": profile,
@@ -108,6 +146,7 @@ def main(argv: list[str] | None = None) -> dict:
         "total_min": round(total / 60, 1),
         "budget_s": budget,
         "target_met": None if budget is None else total <= budget,
+        "inference_work": inference_work,
         "noop_repro_s": noop_s,
         "up_to_date_after": up_to_date,
         "started_utc": started.isoformat(timespec="seconds"),

@@ -43,14 +43,14 @@ def test_the_merge_does_not_depend_on_thread_timing():
     for seed in range(5):
         engine, rng = FakeEngine(script), random.Random(seed)
 
-        def job(i):
+        def job(i, pauses):
             def run(view):
                 for k in range(2):
-                    time.sleep(rng.random() / 200)
+                    time.sleep(pauses[k])
                     ask(view, f"j{i}-{k}")
             return run
 
-        Gather(engine).run([job(i) for i in range(6)])
+        Gather(engine).run([job(i, [rng.random() / 200, rng.random() / 200]) for i in range(6)])
         seen.append([[engine.tokenizer.decode(r.prompt_ids) for r in call] for call in engine.calls])
     assert all(s == seen[0] for s in seen) and len(seen[0]) == 2
 

@@ -382,6 +382,7 @@ def test_a_method_can_bring_its_own_windows_and_max_tokens(tmp_path, fake_stage)
     ({"benchmarks": {"math500": {"n": 2}, "humanevl": {"n": 2}}}, r"unknown benchmark 'humanevl'"),
     ({"benchmarks": {"math500": {"n": 0}}}, r"benchmarks.math500.n must be an int >= 1 or null"),
     ({"models": ["m", "z1"]}, r"\['z1'\] have no model directory .*dvc repro assets"),
+    ({"merge_jobs": "yes"}, r"inference.merge_jobs must be true or false, got 'yes'"),
 ])
 def test_bad_settings_fail_before_any_engine_starts(tmp_path, fake_stage, change, match):
     """Every setting is checked before the first token: a bad one fails at once with one line naming
@@ -496,8 +497,13 @@ def test_merged_jobs_write_the_rows_of_the_file_by_file_run_in_fewer_engine_call
     one_by_one, merged = {**CFG, "inference": base}, {**CFG, "inference": {**base, "merge_jobs": True}}
     seq = inference.run(one_by_one, model_dirs={"m": tmp_path}, out_dir=tmp_path / "seq", progress=False)
     calls_seq = len(fake_stage["engines"][0].calls)
-    summary = inference.run(merged, model_dirs={"m": tmp_path}, out_dir=tmp_path / "merged", progress=False)
+    summary = inference.run(merged, model_dirs={"m": tmp_path}, out_dir=tmp_path / "merged", progress=False,
+                            summary_path=tmp_path / "run.json")
     engine = fake_stage["engines"][1]
+    assert json.loads((tmp_path / "run.json").read_text())["engine_calls"] == summary["engine_calls"]
+    decoded = [c for call in engine.calls for c in call]
+    assert summary["prompt_tokens"] == sum(len(r.prompt_ids) for r in decoded) > 0
+    assert summary["generated_tokens"] == seq["generated_tokens"] > 0
     assert summary["merge_jobs"] and summary["rows_written"] == seq["rows_written"] == 4 * (5 + 3) * 2
     assert summary["engine_calls"] == len(engine.calls) < calls_seq / 3
     assert summary["largest_engine_call"] > 2 * CFG["inference"]["batch_size"]

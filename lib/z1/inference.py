@@ -221,6 +221,8 @@ def validate(inf: Mapping, model_dirs: Mapping[str, Path]) -> dict[str, list]:
     for key in ("max_tokens", "batch_size"):
         if not _positive_int(inf.get(key)):
             raise InferenceError(f"inference.{key} must be an int >= 1, got {inf.get(key)!r}")
+    if not isinstance(inf.get("merge_jobs", False), bool):
+        raise InferenceError(f"inference.merge_jobs must be true or false, got {inf.get('merge_jobs')!r}")
     models = inf.get("models")
     if not isinstance(models, list) or not models:
         raise InferenceError(f"inference.models must be a non-empty list of model keys, got {models!r}")
@@ -254,13 +256,16 @@ def _job(view, *, work: FileWork, row_base: Mapping, on_batch: Callable[[], None
     return generate_file(work, view, row_base, on_batch=on_batch)
 
 
-def run(cfg: Mapping, *, model_dirs: Mapping[str, Path], out_dir: Path, progress: bool = True) -> dict:
+def run(cfg: Mapping, *, model_dirs: Mapping[str, Path], out_dir: Path, progress: bool = True,
+        summary_path: Path | None = None) -> dict:
     """Run the inference section of a profile (`cfg` = load_profile(...)). Returns a summary.
 
     Per model: every file's missing batches are listed first (a model whose rows all exist starts no
     engine); then its engine, behind one ``MemoView`` (a greedy request two methods share is decoded
     once), generates them: with ``merge_jobs`` every (benchmark, method) file runs as a job of one
-    ``Gather``, so each engine call holds the current round of all of them; otherwise file by file."""
+    ``Gather``, so each engine call holds the current round of all of them; otherwise file by file.
+    The summary (rows written, engine calls, seconds starting engines and generating, prompt and
+    generated tokens) is also written to ``summary_path`` when given."""
     inf, compute = cfg["inference"], cfg["compute"]
     problems_of = validate(inf, model_dirs)
     s = inf["sampling"]
@@ -271,7 +276,9 @@ def run(cfg: Mapping, *, model_dirs: Mapping[str, Path], out_dir: Path, progress
     merge = bool(inf.get("merge_jobs", False))
     summary: dict = {"rows_written": 0, "files": [], "shared_engines": {k: v for k, v in plan.items() if v},
                      "greedy_requests_reused": 0, "engines_started": 0, "merge_jobs": merge,
-                     "engine_calls": 0, "engine_requests": 0, "largest_engine_call": 0}
+                     "engine_calls": 0, "engine_requests": 0, "largest_engine_call": 0,
+                     "engine_start_s": 0.0, "generate_s": 0.0, "prompt_tokens": 0, "cached_prompt_tokens": 0,
+                     "generated_tokens": 0}
     engines: dict[str, object] = {}  # owner key -> engine, closed when its last user is done
 
     def engine_for(model_key: str):
@@ -283,8 +290,10 @@ def run(cfg: Mapping, *, model_dirs: Mapping[str, Path], out_dir: Path, progress
                 ranks = [_lora_rank(Path(model_dirs[k]) / "adapter") for k in users]
                 options.update(enable_lora=True, max_loras=max(len(users), int(options.get("max_loras", 1))),
                                max_lora_rank=max(ranks + [int(options.get("max_lora_rank", 8))]))
+            t0 = time.perf_counter()
             engines[owner] = make_engine(inf["engine"], Path(model_dirs[owner]), device=compute["device"],
                                          dtype=compute["dtype"], **options)
+            summary["engine_start_s"] += time.perf_counter() - t0
             summary["engines_started"] += 1
         engine = engines[owner]
         return AdapterView(engine, Path(model_dirs[model_key]) / "adapter") if plan[model_key] else engine
@@ -326,6 +335,7 @@ def run(cfg: Mapping, *, model_dirs: Mapping[str, Path], out_dir: Path, progress
                 bar = tqdm(total=sum(len(w.todo) for *_, w in todo), unit="batch", disable=not progress,
                            desc=f"{model_key}: {len(todo)} files" + (", merged" if merge else ""))
                 step = functools.partial(bar.update, 1)
+                t0 = time.perf_counter()
                 if merge:
                     gather = Gather(memo)
                     counts = gather.run([
@@ -338,8 +348,11 @@ def run(cfg: Mapping, *, model_dirs: Mapping[str, Path], out_dir: Path, progress
                     counts = [generate_file(w, memo, rb, on_batch=step)
                               for (_, _, w), rb in zip(todo, row_bases, strict=True)]
                 bar.close()
+                summary["generate_s"] += time.perf_counter() - t0
                 summary["rows_written"] += sum(counts)
                 summary["greedy_requests_reused"] += memo.hits
+                for k in ("prompt_tokens", "cached_prompt_tokens", "generated_tokens"):
+                    summary[k] += getattr(memo, k)
             owner = plan[model_key] or model_key
             if owner in engines and not any((plan[k] or k) == owner for k in inf["models"][i + 1:]):
                 engines.pop(owner).close()
@@ -347,4 +360,20 @@ def run(cfg: Mapping, *, model_dirs: Mapping[str, Path], out_dir: Path, progress
     finally:
         for engine in engines.values():
             engine.close()
+    for k in ("engine_start_s", "generate_s"):
+        summary[k] = round(summary[k], 2)
+    if summary_path is not None:
+        Path(summary_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(summary_path).write_text(json.dumps({"provenance": provenance.base(cfg["name"]), **summary,
+                                                  "files": [_relative(f) for f in summary["files"]]},
+                                                 indent=2) + "\n")
     return summary
+
+
+def _relative(path: str) -> str:
+    """A repository-relative path where it is one (results never carry this machine's absolute paths)."""
+    p = Path(path)
+    try:
+        return p.resolve().relative_to(Path.cwd().resolve()).as_posix() if p.is_absolute() else p.as_posix()
+    except ValueError:
+        return p.as_posix()

@@ -5,7 +5,9 @@ s1 budget forcing all open with "the prompt, up to W tokens, no stop string".  U
 decoding the completion of a request is a function of the request, so the inference stage wraps
 each model's engine in a view that answers a repeated greedy request from memory instead of
 decoding it again (one engine, one model, one run: the same weights and settings).  Sampled
-requests (temperature > 0) always go to the engine.  ``hits`` / ``misses`` count requests.
+requests (temperature > 0) always go to the engine.  ``hits`` / ``misses`` count requests;
+``prompt_tokens``, ``cached_prompt_tokens`` (the engine's prefix-cache hits, where it reports them)
+and ``generated_tokens`` count what the engine was asked to process (the stage's work).
 
     engine = MemoView(make_engine("vllm", model_dir))
     thinking.window_sweep(engine, prompts, [64, 128], function="shifted_thinking_window", ...)
@@ -28,6 +30,9 @@ class MemoView:
         self._memo: dict[Request, list[Completion]] = {}
         self.hits = 0
         self.misses = 0
+        self.prompt_tokens = 0
+        self.cached_prompt_tokens = 0
+        self.generated_tokens = 0
 
     def __getattr__(self, attr):  # tokenizer, eos_ids, encode_chat, _options ... of the wrapped engine
         return getattr(self.engine, attr)
@@ -53,6 +58,10 @@ class MemoView:
         for r, k in first.items():
             self._memo[r] = fresh[k]
         self.misses += len(todo)
+        for r, comps in zip(todo, fresh, strict=True):
+            self.prompt_tokens += len(r.prompt_ids)
+            self.cached_prompt_tokens += (comps[0].cached_prompt_tokens or 0) if comps else 0
+            self.generated_tokens += sum(len(c.token_ids) for c in comps)
         self.hits += len(requests) - len(todo)
         return [fresh[slot[i]] if i in slot else self._memo[r] for i, r in enumerate(requests)]
 
