@@ -10,10 +10,13 @@ and turns the time per step into the GEMM-limited rate: batch / seconds per step
 (attention over the KV cache, norms and sampling are left out, so the true limit is a little lower).
 
 With the mini model present (`models/mini/pretrained/base`, after `dvc repro`), it then measures in
-the same run, each engine in its own spawned process, the decode rate of both engines (float32,
-greedy, HumanEval chat prompts, 64 new tokens each, engine start excluded) at a small and a large
-batch, and reports it as a fraction of the float32 limit (the best GEMM rate over the batch sizes: the
-arithmetic limit full batches could reach) and of the GEMM rate at its own batch size. It also reads
+the same run, each engine in its own spawned process, both engines (float32, greedy, HumanEval chat
+prompts, engine start excluded) at a small and a large batch: the prompts' prefill alone, then 64 new
+tokens after it, and reports the decode rate as a fraction of the float32 limit (the best GEMM rate
+over the batch sizes: the arithmetic limit full batches could reach) and of the GEMM rate at its own
+batch size, and the prefill's FLOP rate as a fraction of the peak. vLLM runs twice, with its own CPU
+default (one of the two cores reserved for its scheduler process) and with both cores for the model
+(what ``z1.engines.vllm`` sets). It also reads
 the SFT rates of `results/benchmarks/sft.json` (an earlier session: 6 FLOPs per weight per trained
 token for a full fine-tune; LoRA: 4 per frozen weight, forward and input gradients).
 Nothing here is a pass/fail test; the numbers go to the JSON and the README ("Throughput").
@@ -71,30 +74,42 @@ def seconds_per_step(layers, batch: int, dtype: torch.dtype, repeats: int) -> fl
     return total
 
 
-DECODE = {"transformers": ({"batch_size": 64}, (8, 32)),
-          "vllm": ({"enforce_eager": True, "max_model_len": 2048, "llm_kwargs": {"kv_cache_memory_bytes": 1 << 30}},
-                   (8, 64))}
+VLLM = {"enforce_eager": True, "max_model_len": 2048, "llm_kwargs": {"kv_cache_memory_bytes": 1 << 30}}
+# name -> (engine, options, batch sizes, environment); "vllm_reserved_core" is vLLM's own default on CPU
+# (one core kept for its scheduler process), which z1.engines.vllm overrides since this measurement
+DECODE = {"transformers": ("transformers", {"batch_size": 64}, (8, 32), {}),
+          "vllm": ("vllm", VLLM, (8, 64), {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}),
+          "vllm_reserved_core": ("vllm", VLLM, (8, 64), {"VLLM_CPU_NUM_OF_RESERVED_CPU": "1"})}
 
 
-def _decode(backend: str, model_dir: str, threads: int, new_tokens: int, queue) -> None:
-    """Decode tokens/s of one engine at each of its batch sizes (in a spawned process)."""
+def _decode(name: str, model_dir: str, threads: int, new_tokens: int, queue) -> None:
+    """Per batch size: the prompts' prefill alone (1 new token), then decoding ``new_tokens`` after
+    them (the prompts + 1 token: vLLM takes the prefill from its prefix cache), in a spawned process."""
+    backend, options, batches, env = DECODE[name]
+    os.environ.update(env)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     torch.set_num_threads(threads)
     from z1 import benchmarks
     from z1.engines import make_engine
     from z1.engines.base import Request
 
-    options, batches = DECODE[backend]
     engine = make_engine(backend, model_dir, device="cpu", dtype="float32", **options)
     try:
         prompts = [engine.encode_chat(p.messages) for p in benchmarks.load("humaneval", n=max(batches))]
         out = {}
         for b in batches:
             t = time.perf_counter()
-            done = engine.generate([Request(tuple(p), new_tokens) for p in prompts[:b]])
+            first = engine.generate([Request(tuple(p), 1) for p in prompts[:b]], retain=True)
+            prefill_s = time.perf_counter() - t
+            t = time.perf_counter()
+            done = engine.generate([Request(tuple(p) + (cs[0].token_ids[0],), new_tokens)
+                                    for p, cs in zip(prompts[:b], first, strict=True)])
             seconds = time.perf_counter() - t
             tokens = sum(len(c.token_ids) for cs in done for c in cs)
-            out[str(b)] = {"tokens": tokens, "seconds": round(seconds, 2), "tokens_per_s": round(tokens / seconds, 1)}
+            cached = sum(cs[0].cached_prompt_tokens or 0 for cs in done)
+            out[str(b)] = {"prompt_tokens": sum(len(p) for p in prompts[:b]), "prefill_seconds": round(prefill_s, 2),
+                           "tokens": tokens, "seconds": round(seconds, 2), "tokens_per_s": round(tokens / seconds, 1),
+                           "decode_prompt_tokens_from_cache": cached}
         queue.put(out)
     finally:
         engine.close()
@@ -103,14 +118,15 @@ def _decode(backend: str, model_dir: str, threads: int, new_tokens: int, queue) 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 16, 64, 256])
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 16, 64, 256, 1024])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--no-decode", action="store_true", help="GEMM ceiling only (no model needed)")
     parser.add_argument("--out", default=str(REPO / "results" / "benchmarks" / "ceiling.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    layers = linear_layers(model_shapes(REPO / "models" / "mini" / "pretrained" / "base" / "config.json"))
+    shapes = model_shapes(REPO / "models" / "mini" / "pretrained" / "base" / "config.json")
+    layers = linear_layers(shapes)
     n_weights = weights(layers)
     flops_per_token = 2 * n_weights
     ceiling = {}
@@ -126,6 +142,7 @@ def main(argv=None) -> int:
             print(f"{name:9s} batch {b:4d}: {b / s:8.1f} tok/s ceiling ({b * flops_per_token / s / 1e9:6.1f} GFLOPS)")
 
     limit = max(v["tokens_per_s"] for v in ceiling["float32"].values())  # the arithmetic limit (large batch)
+    peak_gflops = max(v["gflops"] for v in ceiling["float32"].values())
 
     def fractions(rate: float, batch: int) -> dict:
         near = min(args.batches, key=lambda b: abs(b - batch))
@@ -138,9 +155,15 @@ def main(argv=None) -> int:
         sys.path.insert(0, str(Path(__file__).parent))
         from _isolated import run_isolated
 
-        for backend in DECODE:
-            for b, r in run_isolated(_decode, backend, str(model_dir), args.threads, args.new_tokens).items():
-                measured[f"decode:{backend}:batch_{b}"] = {**r, **fractions(r["tokens_per_s"], int(b))}
+        head = shapes["hidden_size"] * shapes["vocab_size"]
+        for name in DECODE:
+            for b, r in run_isolated(_decode, name, str(model_dir), args.threads, args.new_tokens).items():
+                # prefill computes logits for the last position only: 2 FLOPs per weight without the LM head
+                prefill_gflops = 2 * (n_weights - head) * r["prompt_tokens"] / r["prefill_seconds"] / 1e9
+                measured[f"decode:{name}:batch_{b}"] = {
+                    **r, **fractions(r["tokens_per_s"], int(b)),
+                    "prefill_tokens_per_s": round(r["prompt_tokens"] / r["prefill_seconds"], 1),
+                    "prefill_fraction_of_fp32_gemm_peak": round(prefill_gflops / peak_gflops, 3)}
     else:
         skipped["decode"] = "no models/mini/pretrained/base (run `dvc repro assets`) or --no-decode"
     sft = REPO / "results" / "benchmarks" / "sft.json"
