@@ -14,13 +14,21 @@ from functools import lru_cache
 from pathlib import Path
 
 
-@lru_cache(maxsize=1)
+# What a pipeline run writes itself: a change there says nothing about the code that ran.
+PIPELINE_OUTPUTS = ("dvc.lock", "results")
+
+
+@lru_cache(maxsize=4)
 def git_revision(cwd: str | None = None) -> str:
+    """The short commit, with "-dirty" when tracked code, params or notebooks differ from it (the
+    pipeline's own outputs, ``dvc.lock`` and ``results/``, which ``dvc repro`` rewrites as it runs,
+    do not count)."""
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                              cwd=cwd, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, cwd=cwd, timeout=10).stdout.strip()
+        excluded = [f":(exclude,top){p}" for p in PIPELINE_OUTPUTS]
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":/", *excluded],
+                               capture_output=True, text=True, cwd=cwd, timeout=10).stdout.strip()
         return rev + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
