@@ -14,11 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from z1 import benchmarks, provenance
-from z1.benchmarks.livecodebench import PAPER_START_DATE
-
-# The authors score LiveCodeBench v5 on contest_date >= 2024-09-01 only (their test.sh): the paper's
-# 35.3 % is this set. `livecodebench_v5` itself (all of release_v5) is our extra row.
-LCB_PAPER_WINDOW = f"livecodebench_v5 (contest_date >= {PAPER_START_DATE})"
+from z1.labels import LCB_PAPER_WINDOW, PAPER_START_DATE, benchmark_label  # noqa: F401 - re-exported
 
 
 def grade_rows(rows: Sequence[Mapping], *, workers: int = 2) -> pd.DataFrame:
@@ -64,14 +60,6 @@ def with_paper_date_window(samples: pd.DataFrame) -> pd.DataFrame:
         return samples
     window["benchmark"] = LCB_PAPER_WINDOW
     return pd.concat([samples, window], ignore_index=True)
-
-
-def benchmark_label(benchmark: str, stand_in_for: str) -> str:
-    """How a benchmark is named in tables and figures: stand-ins say what they stand in for, and the
-    full LiveCodeBench release says that it is not the set the paper's numbers come from."""
-    if benchmark == "livecodebench_v5" and not stand_in_for:
-        return f"livecodebench_v5 (all of release_v5: ours; the paper scores contest_date >= {PAPER_START_DATE})"
-    return f"{benchmark} (offline stand-in for {stand_in_for.replace(',', ', ')})" if stand_in_for else benchmark
 
 
 def nested_metrics(summary: pd.DataFrame) -> dict:

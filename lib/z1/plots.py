@@ -27,8 +27,8 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from z1.data import rank_correlation  # noqa: E402
-from z1.evaluation import benchmark_label  # noqa: E402
 from z1.examples import excerpt  # noqa: E402
+from z1.labels import benchmark_label  # noqa: E402
 from z1.tables import PAPER_BENCHMARK, PAPER_BENCHMARK_LABELS, STAND_INS, UNVERIFIED, figure_1b_benchmarks  # noqa: E402  (one copy, shared with the tables)
 
 METHOD_LABELS = {"stw": "STW (corrected)", "stw_paper": "STW (authors' code)", "r1": "R1-style truncation",

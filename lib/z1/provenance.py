@@ -13,7 +13,6 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
-
 # What a pipeline run writes itself: a change there says nothing about the code that ran.
 PIPELINE_OUTPUTS = ("dvc.lock", "results")
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from z1.evaluation import LCB_PAPER_WINDOW, benchmark_label
+from z1.labels import LCB_PAPER_WINDOW, benchmark_label
 
 NUMBERS = ("problems", "pass_at_1", "ci_low", "ci_high", "avg_thinking_tokens")
 COLUMNS = ("model", "benchmark", "benchmark_label", "method", "window", *NUMBERS)

@@ -79,6 +79,8 @@ import zlib
 from datetime import datetime
 from pathlib import Path
 
+from z1.labels import PAPER_START_DATE  # the paper's LiveCodeBench window (one copy)
+
 from . import _exec, harnesses
 from .base import (
     BenchmarkError,
@@ -99,7 +101,6 @@ RELEASE_FILES = {
     "release_v4": ["test.jsonl", "test2.jsonl", "test3.jsonl", "test4.jsonl"],
     "release_v5": ["test.jsonl", "test2.jsonl", "test3.jsonl", "test4.jsonl", "test5.jsonl"],
 }
-PAPER_START_DATE = "2024-09-01"
 # The authors' runs pass `--stop "<|im_end|>"` (run.sh, test.sh); the inference stage hands STOP to the
 # test-time method (paper mode: it also ends the thinking window, as in their code).
 STOP = ("<|im_end|>",)
