@@ -267,12 +267,7 @@ def _generate(engine, requests: list[Request], *, retain: bool | int = False, pr
     if not requests:
         return [], 0.0
     t0 = time.perf_counter()
-    try:
-        outs = engine.generate(requests, progress=progress, retain=retain)
-    except TypeError as e:  # engines without the retain keyword
-        if "retain" not in str(e):
-            raise
-        outs = engine.generate(requests, progress=progress)
+    outs = engine.generate(requests, progress=progress, retain=retain)  # every engine takes retain (base.Engine)
     return outs, time.perf_counter() - t0
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 
@@ -372,7 +371,4 @@ class HFEngine:
             [plens[i] for i in kept_rows],
         )
 
-
-def load_hf_engine(model_dir: str | Path, **kw) -> HFEngine:
-    return HFEngine(model_dir, **kw)
 
