@@ -130,6 +130,8 @@ def test_evaluation_grades_saved_rows_and_writes_metrics(tmp_path, fake_stage):
     assert got[(32, "math500/0")] and not got[(32, "math500/1")] and got[(32, "math500/2")]
     assert got[(8, "math500/3")] and got[(8, "math500/4")]
     assert "question" not in samples.columns and "answer" not in samples.columns  # no text leaves the stage
+    finish = {(r["window"], r["problem_id"]): r["record"]["finish_reason"] == "stop" for r in rows}
+    assert samples.set_index(["window", "problem_id"])["finished"].to_dict() == finish
     summary = metrics.summarize(samples, bootstrap=50)
     paths = evaluation.write_results(samples, summary, tmp_path / "results", profile="test",
                                      generation_provenance={"engine": "fake"}, grading={"bootstrap": 50})
@@ -137,6 +139,7 @@ def test_evaluation_grades_saved_rows_and_writes_metrics(tmp_path, fake_stage):
     assert doc["provenance"]["profile"] == "test" and doc["provenance"]["benchmarks"]["math500"]["problems"] == 5
     w32 = doc["results"]["m"]["math500"]["stw"]["w32"]
     assert w32["pass_at_1"] == pytest.approx(100 * samples[samples.window == 32].correct.mean(), abs=0.01)
+    assert w32["finish_rate"] == pytest.approx(samples[samples.window == 32].finished.mean(), abs=0.001)
     assert paths["curves"].exists() and paths["samples"].exists()
 
 

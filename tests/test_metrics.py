@@ -37,8 +37,10 @@ def test_summarize_groups_and_counts():
         "correct": [True, False, False, True, True, False],
         "thinking_tokens": [16, 16, 5, 20, 32, 5], "thinking_tokens_only": [16, 16, 3, 18, 32, 3],
         "window_hit": [True, True, False, False, True, False],
+        "finished": [True, False, True, True, True, True],
     })
     s = metrics.summarize(df, bootstrap=100).set_index("window")
+    assert s.loc[16, "finish_rate"] == pytest.approx(2 / 3) and s.loc[32, "finish_rate"] == 1.0
     assert s.loc[16, "pass_at_1"] == pytest.approx(100 / 3)
     assert s.loc[32, "pass_at_1"] == pytest.approx(200 / 3)
     assert s.loc[16, "avg_thinking_tokens"] == pytest.approx(37 / 3)

@@ -45,6 +45,7 @@ def grade_rows(rows: Sequence[Mapping], *, workers: int = 2) -> pd.DataFrame:
             "thinking_tokens_only": int(rec.get("thinking_tokens_only", rec["thinking_tokens"])),
             "answer_tokens": int(len(rec.get("pass2_token_ids") or [])),
             "window_hit": bool(rec["window_hit"]),
+            "finished": rec["finish_reason"] == "stop",  # the kept output ended itself, not at its token cap
             "contest_date": (prob.get("meta") or {}).get("contest_date"),
         })
     return with_paper_date_window(pd.DataFrame(out))
@@ -74,6 +75,7 @@ def nested_metrics(summary: pd.DataFrame) -> dict:
             "avg_thinking_tokens": round(float(r["avg_thinking_tokens"]), 1),
             "avg_thinking_tokens_only": round(float(r["avg_thinking_tokens_only"]), 1),
             "window_hit_rate": round(float(r["window_hit_rate"]), 3),
+            "finish_rate": round(float(r["finish_rate"]), 3),
             "problems": int(r["problems"]),
         }
     return out

@@ -55,8 +55,10 @@ def _strict_pass_at_1(df: pd.DataFrame) -> float:
 def summarize(samples: pd.DataFrame, *, bootstrap: int = 1000, seed: int = 0,
               keys: Sequence[str] = GROUP_KEYS) -> pd.DataFrame:
     """One row per group: problems, samples, pass@1 (%) with a bootstrap CI, average thinking tokens
-    (the paper's count and the thinking-only count), the share of samples that hit the window, and
-    pass@1 under the grader's strict rule where it has one (``strict_pass_at_1``)."""
+    (the paper's count and the thinking-only count), the share of samples that hit the window, the
+    share whose kept output ended itself (EOS / stop) rather than at its token cap (``finish_rate``:
+    an answer cut off by the budget rarely grades correct), and pass@1 under the grader's strict rule
+    where it has one (``strict_pass_at_1``)."""
     rows = []
     for group, df in samples.groupby(list(keys), sort=True, dropna=False):
         per_problem = per_problem_pass_at_k(df, 1)
@@ -71,6 +73,7 @@ def summarize(samples: pd.DataFrame, *, bootstrap: int = 1000, seed: int = 0,
             "avg_thinking_tokens": float(df["thinking_tokens"].mean()),
             "avg_thinking_tokens_only": float(df.get("thinking_tokens_only", df["thinking_tokens"]).mean()),
             "window_hit_rate": float(df["window_hit"].mean()) if "window_hit" in df else float("nan"),
+            "finish_rate": float(df["finished"].mean()) if "finished" in df else float("nan"),
             "strict_pass_at_1": _strict_pass_at_1(df),
         })
         rows.append(row)
