@@ -82,14 +82,18 @@ def nested_metrics(summary: pd.DataFrame) -> dict:
 
 
 def write_results(samples: pd.DataFrame, summary: pd.DataFrame, results_dir: Path, *, profile: str,
-                  generation_provenance: Mapping, grading: Mapping) -> dict[str, Path]:
-    """metrics/evaluation.json (with provenance), curves/scaling.csv (for dvc plots), samples.csv."""
+                  generation_provenance: Mapping, grading: Mapping,
+                  paired: pd.DataFrame | None = None) -> dict[str, Path]:
+    """metrics/evaluation.json (with provenance), curves/scaling.csv (for dvc plots), samples.csv, and
+    paired.csv (``z1.paired.comparisons``: every difference with its paired interval) when given."""
     results_dir = Path(results_dir)
     paths = {
         "metrics": results_dir / "metrics" / "evaluation.json",
         "curves": results_dir / "curves" / "scaling.csv",
         "samples": results_dir / "samples.csv",
     }
+    if paired is not None:
+        paths["paired"] = results_dir / "paired.csv"
     for p in paths.values():
         p.parent.mkdir(parents=True, exist_ok=True)
     stand_ins = samples.groupby("benchmark")["stand_in_for"].first().to_dict()
@@ -97,6 +101,8 @@ def write_results(samples: pd.DataFrame, summary: pd.DataFrame, results_dir: Pat
     curves["benchmark_label"] = [benchmark_label(b, stand_ins.get(b, "")) for b in curves["benchmark"]]
     curves.to_csv(paths["curves"], index=False, float_format="%.4f")
     samples.to_csv(paths["samples"], index=False)
+    if paired is not None:
+        paired.to_csv(paths["paired"], index=False, float_format="%.4f")
     doc = {
         "provenance": {**provenance.base(profile), "generation": dict(generation_provenance),
                        "grading": dict(grading),
