@@ -65,3 +65,19 @@ def test_comparisons_cover_models_windows_and_methods():
 def test_a_method_without_the_main_method_is_not_compared():
     table = paired.comparisons(pd.concat([arm("m", "r1", 8, [True], [3])]), bootstrap=10)
     assert table.empty and list(table.columns) == list(paired.COLUMNS)
+
+
+def test_the_forest_plot_draws_models_widest_windows_and_methods(tmp_path):
+    from z1 import plots
+
+    parts = [arm(model, method, w, [w > 8, w == 32, False, True], [w] * 4)
+             for model, method in (("base", "stw"), ("sft", "stw"), ("sft", "s1")) for w in (8, 16, 32)]
+    table = paired.comparisons(pd.concat(parts), bootstrap=50)
+    rows = plots.paired_rows(table, main_method="stw", main_window=32)
+    assert sorted(rows.comparison.value_counts().items()) == [("method", 1), ("model", 3), ("window", 2)]
+    assert set(zip(rows[rows.comparison == "window"].window_a, rows[rows.comparison == "window"].window_b,
+                   strict=True)) == {(8, 32)}
+    assert "b · sft − base, W=8" in set(rows.label)
+    fig = plots.paired_differences(table, main_method="stw", main_window=32, profile="test", models="m")
+    saved = plots.save(fig, tmp_path, "paired_differences")
+    assert all(p.stat().st_size > 0 for p in saved)

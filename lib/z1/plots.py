@@ -299,6 +299,50 @@ def generation_examples(examples: pd.DataFrame, *, profile: str, models: str,
     return fig
 
 
+def paired_rows(table: pd.DataFrame, *, main_method: str, main_window: int) -> pd.DataFrame:
+    """The comparisons the paired-differences figure draws, labelled: models against each other (main
+    method, every window), each arm's smallest against its largest window (main method), and the
+    other methods against the main one (main window)."""
+    t = table.copy()
+    spans = t[t.comparison == "window"].groupby(["model_a", "benchmark", "method_a"])
+    widest = spans.apply(lambda g: g.assign(span=g.window_b - g.window_a).nlargest(1, "span"), include_groups=False)
+    keep = pd.concat([
+        t[(t.comparison == "model") & (t.method_a == main_method)],
+        widest.reset_index(level=[0, 1, 2]).query("method_a == @main_method").drop(columns="span"),
+        t[(t.comparison == "method") & (t.window_a == main_window)],
+    ], ignore_index=True)
+    label = {"model": lambda r: f"{r.model_b} − {r.model_a}, W={r.window_a}",
+             "window": lambda r: f"{r.model_a}: W {r.window_a} → {r.window_b}",
+             "method": lambda r: f"{r.model_a}: {method_label(r.method_b)} − {method_label(r.method_a)}"}
+    keep["label"] = [f"{r.benchmark} · {label[r.comparison](r)}" for r in keep.itertuples()]
+    return keep
+
+
+def paired_differences(table: pd.DataFrame, *, main_method: str, main_window: int, profile: str, models: str):
+    """Forest plot of paired differences (b minus a on the same problems, 95 % bootstrap interval):
+    pass@1 points on the left, thinking tokens on the right; an interval that excludes 0 is drawn dark."""
+    _style()
+    rows = paired_rows(table, main_method=main_method, main_window=main_window)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.32 * len(rows) + 1.6), sharey=True)
+    y = range(len(rows))[::-1]
+    for ax, col, unit in ((axes[0], "pass_diff", "pass@1 difference (points)"),
+                          (axes[1], "tokens_diff", "thinking-token difference")):
+        sig = (rows[f"{col}_low"] > 0) | (rows[f"{col}_high"] < 0)
+        for yi, (_, r), s in zip(y, rows.iterrows(), sig, strict=True):
+            colour = "0.15" if s else "0.65"
+            ax.plot([r[f"{col}_low"], r[f"{col}_high"]], [yi, yi], color=colour, linewidth=2)
+            ax.plot([r[col]], [yi], marker="o", color=colour, markersize=4)
+        ax.axvline(0, color="tab:red", linewidth=0.8)
+        ax.set_xlabel(unit)
+    axes[0].set_yticks(list(y), rows["label"], fontsize=7)
+    n = int(rows["problems"].min()) if len(rows) else 0
+    fig.suptitle(f"Paired differences on the same problems (≥ {n} per comparison; dark: 95 % interval excludes 0)",
+                 fontsize=10)
+    _footer(fig, profile, models)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    return fig
+
+
 def save(fig, out_dir: str | Path, name: str, data: pd.DataFrame | None = None) -> list[Path]:
     """Save as PNG (for the README) and PDF (for papers); with ``data``, also the numbers drawn as
     ``<name>.csv`` (results as data first: e.g. Figure 1b's averages)."""
