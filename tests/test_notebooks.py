@@ -161,8 +161,10 @@ def test_ci_pipeline_end_to_end_with_dvc(tmp_path):
     controls = curves[curves["model"] == "sft"].groupby("method")["window"].apply(set).to_dict()
     assert controls == {m: {16, 32} for m in ("stw", "stw_paper", "r1", "s1")}  # the four controls, same windows
     assert set(curves[curves["model"] == "base"]["method"]) == {"stw"}
+    paired = pd.read_csv(res / "paired.csv")  # base vs sft per window, window pairs, controls vs stw
+    assert set(paired["comparison"]) == {"model", "window", "method"} and (paired["problems"] == 2).all()
     for name in ("test_time_scaling", "figure_1b", "test_time_controls", "thinking_vs_difficulty",
-                 "token_matched_subsets"):
+                 "token_matched_subsets", "paired_differences"):
         assert (res / "figures" / f"{name}.png").stat().st_size > 10_000, name
         assert (res / "figures" / f"{name}.pdf").exists()
     for name in ("length_distribution", "length_vs_difficulty", "rates_vs_paper"):
