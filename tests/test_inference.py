@@ -133,8 +133,11 @@ def test_evaluation_grades_saved_rows_and_writes_metrics(tmp_path, fake_stage):
     finish = {(r["window"], r["problem_id"]): r["record"]["finish_reason"] == "stop" for r in rows}
     assert samples.set_index(["window", "problem_id"])["finished"].to_dict() == finish
     summary = metrics.summarize(samples, bootstrap=50)
+    generation = evaluation.generation_provenance(rows)
+    assert generation["methods"] == {"stw": {"function": "shifted_thinking_window", "mode": "corrected"}}
+    assert list(generation["models"]) == ["m"] and generation["max_tokens"] == [64]
     paths = evaluation.write_results(samples, summary, tmp_path / "results", profile="test",
-                                     generation_provenance={"engine": "fake"}, grading={"bootstrap": 50})
+                                     generation_provenance=generation, grading={"bootstrap": 50})
     doc = json.loads(paths["metrics"].read_text())
     assert doc["provenance"]["profile"] == "test" and doc["provenance"]["benchmarks"]["math500"]["problems"] == 5
     w32 = doc["results"]["m"]["math500"]["stw"]["w32"]

@@ -51,6 +51,19 @@ def grade_rows(rows: Sequence[Mapping], *, workers: int = 2) -> pd.DataFrame:
     return with_paper_date_window(pd.DataFrame(out))
 
 
+def generation_provenance(rows: Sequence[Mapping]) -> dict:
+    """What produced the graded rows, for metrics/evaluation.json: each model's source, the engines
+    (their info, one JSON string each), dtypes, max_tokens values, the sampling and every method."""
+    return {
+        "models": {r["model"]: r["model_source"] for r in rows},
+        "engines": sorted({json.dumps(r["engine"], sort_keys=True) for r in rows}),
+        "dtype": sorted({r["dtype"] for r in rows}),
+        "max_tokens": sorted({r["max_tokens"] for r in rows}),
+        "sampling": rows[0]["sampling"],
+        "methods": {r["method"]: {"function": r["method_function"], **r["method_options"]} for r in rows},
+    }
+
+
 def with_paper_date_window(samples: pd.DataFrame) -> pd.DataFrame:
     """Add the authors' LiveCodeBench window as its own benchmark: the rows of ``livecodebench_v5``
     with ``contest_date >= 2024-09-01`` again, named LCB_PAPER_WINDOW, so a run over all 880 problems

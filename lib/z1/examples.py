@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import textwrap
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 import pandas as pd
 
@@ -119,3 +120,11 @@ def to_markdown(examples: pd.DataFrame, *, profile: str, model: str, window: int
                   "**Question**", _fenced(excerpt(ex["question"], width=width, max_lines=question_lines)),
                   "**Trajectory**", _fenced(excerpt(ex["trajectory"], width=width, max_lines=trajectory_lines))]
     return "\n\n".join(parts) + "\n"
+
+
+def save_markdown(examples: pd.DataFrame, path: str | Path, **kw) -> Path:
+    """Write :func:`to_markdown` of ``examples`` to ``path`` (keywords as there); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(to_markdown(examples, **kw))
+    return path
