@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 VENV  := .venv
 BIN   := $(VENV)/bin
+LAB_DIR ?= .
 export PATH := $(abspath $(BIN)):$(PATH)
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
@@ -33,9 +34,9 @@ test-fast:        ## unit tests only (skips the slow real-model and pipeline tes
 lint:             ## ruff over lib, tests, benchmarks and notebooks
 	$(BIN)/ruff check lib tests benchmarks notebooks
 
-lab:              ## JupyterLab on 127.0.0.1 with the project's kernel; more options: make lab LAB_ARGS="--port 8899"
+lab:              ## JupyterLab on 127.0.0.1 with the project's kernel; more: make lab LAB_ARGS="--port 8899" LAB_DIR=notebooks
 	@test -f $(VENV)/share/jupyter/kernels/python3/kernel.json || { echo "no project kernel: run make setup" >&2; exit 1; }
-	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser $(if $(filter 0,$(shell id -u)),--allow-root,) --notebook-dir . $(LAB_ARGS)
+	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser $(if $(filter 0,$(shell id -u)),--allow-root,) --notebook-dir $(LAB_DIR) $(LAB_ARGS)
 
 bench:            ## fresh-clone timings: setup, no-op repro, ci pipeline (writes results/benchmarks/foundation.json)
 	$(BIN)/python benchmarks/bench_foundation.py

@@ -74,3 +74,13 @@ class Paths:
     @property
     def figures(self) -> Path:
         return self.results / "figures"
+
+
+def project_root(start: str | Path | None = None) -> Path:
+    """The nearest directory at or above ``start`` (default: the working directory) holding both
+    ``params.yaml`` and ``dvc.yaml``: where a notebook opened from a subfolder finds the project."""
+    here = Path(start or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / "params.yaml").is_file() and (d / "dvc.yaml").is_file():
+            return d
+    raise FileNotFoundError(f"no params.yaml + dvc.yaml at or above {here}: open the notebook inside the project")
