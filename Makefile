@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE ?= 1
 export DO_NOT_TRACK := 1
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: help setup repro profile test test-fast lint lab lock bench bench-repro gpu-check
+.PHONY: help setup repro profile test test-fast lint lab lock bench bench-repro gpu-check screenshots
 .DEFAULT_GOAL := help
 
 help:             ## this list
@@ -37,6 +37,9 @@ lint:             ## ruff over lib, tests, benchmarks and notebooks
 lab:              ## JupyterLab on 127.0.0.1 with the project's kernel; more: make lab LAB_ARGS="--port 8899" LAB_DIR=notebooks
 	@test -f $(VENV)/share/jupyter/kernels/python3/kernel.json || { echo "no project kernel: run make setup" >&2; exit 1; }
 	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser $(if $(filter 0,$(shell id -u)),--allow-root,) --notebook-dir $(LAB_DIR) $(LAB_ARGS)
+
+screenshots:      ## JupyterLab screenshots of the explore notebooks on the active profile (results/screenshots/)
+	$(BIN)/python scripts/screenshots.py
 
 bench:            ## fresh-clone timings: setup, no-op repro, ci pipeline (writes results/benchmarks/foundation.json)
 	$(BIN)/python benchmarks/bench_foundation.py

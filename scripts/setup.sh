@@ -44,5 +44,19 @@ if [ -d .git ]; then
   git config diff.ipynb.textconv "$(pwd)/$VENV/bin/python -m nbstripout -t"
 fi
 
+# Debian's Chromium for the JupyterLab browser test (tests/test_browser.py); it is skipped, with the reason,
+# where this cannot install it (not root, no apt-get, Z1_NO_APT=1). Never fails the setup.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && [ "${Z1_NO_APT:-0}" != 1 ]; then
+    echo "==> installing Debian's chromium + chromium-driver (the browser test; Z1_NO_APT=1 skips this)"
+    apt_install() { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver >/dev/null 2>&1; }
+    apt_install || { apt-get update -q >/dev/null 2>&1 && apt_install; } \
+      || echo "    could not install chromium: the browser test will be skipped"
+  else
+    echo "==> chromium not installed and not installable here: the browser test will be skipped" \
+         "(as root: apt-get install chromium chromium-driver)"
+  fi
+fi
+
 "$VENV/bin/python" -m z1.selfcheck
 echo "==> setup finished in $(( $(date +%s) - start )) s"

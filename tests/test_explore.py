@@ -237,7 +237,10 @@ def test_playground_app_generates_and_grades_a_picked_problem():
     app.generate()
     assert app.output.value.count('class="z1-window"') == 2 and 'data-thinking-tokens="32"' in app.output.value
     assert "graded by its benchmark's grader" in app.status.value and 'data-correct="false"' in app.output.value
-    app.problem.value, app.question.value = OWN, "my own question"
+    app.problem.value, app.question.value = OWN, "   "
+    app.generate()
+    assert "the question is empty" in app.output.value and app.status.value == ""
+    app.question.value = "my own question"
     app.windows.value = "8, x"
     app.generate()
     assert "not an integer" in app.output.value and not app.button.disabled
@@ -257,3 +260,22 @@ def test_browser_app_filters_and_opens_samples(tmp_path):
     assert "withheld" in app.detail.value
     app.show_restricted.value = True
     assert "z1-question" in app.detail.value
+
+
+def test_project_root_is_found_from_a_notebook_folder_and_a_scratch_project_keeps_the_repo_untouched(tmp_path):
+    from z1 import config
+    from z1.explore import lab
+    from z1.paths import project_root
+
+    repo = Path(__file__).resolve().parents[1]
+    assert project_root(repo / "notebooks" / "explore") == repo
+    with pytest.raises(FileNotFoundError, match="params.yaml"):
+        project_root(tmp_path)
+    before = (repo / "params.yaml").read_text()
+    proj = lab.make_project(tmp_path / "p", repo, profile="ci", links=("models",))
+    assert config.active_profile(proj / "params.yaml") == "ci" and (repo / "params.yaml").read_text() == before
+    assert (proj / "dvc.yaml").resolve() == (repo / "dvc.yaml").resolve() and not (proj / "results").exists()
+    assert sorted(p.name for p in (proj / "notebooks" / "explore").iterdir()) == [
+        "generations_browser.ipynb", "playground.ipynb"]
+    assert not (proj / "notebooks" / "explore" / "playground.ipynb").is_symlink()  # Lab autosaves into it
+    assert project_root(proj / "notebooks" / "explore") == proj.resolve()

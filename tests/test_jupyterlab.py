@@ -4,10 +4,7 @@ websocket; then /api/shutdown stops the server. Any failure still terminates the
 
 import json
 import os
-import secrets
 import shutil
-import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -17,22 +14,10 @@ import pytest
 import requests
 import websocket  # websocket-client, a dependency of jupyter_server
 
+from z1.explore import lab
+
 REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 60
-
-
-def _server_info(runtime_dir: Path, proc: subprocess.Popen, log: Path) -> dict:
-    """The jpserver-<pid>.json the server writes once it listens (it holds the port the OS chose)."""
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"make lab exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
-        for path in runtime_dir.glob("jpserver-*.json"):
-            try:
-                return json.loads(path.read_text())
-            except json.JSONDecodeError:  # still being written
-                pass
-        time.sleep(0.2)
-    raise AssertionError(f"no server after {START_TIMEOUT} s:\n{log.read_text()[-3000:]}")
 
 
 def _listening_addresses(port: int) -> set[str]:
@@ -85,22 +70,8 @@ def _execute(ws_url: str, token: str, code: str, timeout: float = 30) -> tuple[d
 def test_make_lab_serves_the_project_kernel_on_localhost(tmp_path):
     if not (REPO / ".venv" / "bin" / "jupyter").exists():
         pytest.skip("no .venv/bin/jupyter: run `make setup`")
-    token = secrets.token_hex(16)
-    # The user's Jupyter config, data and runtime dirs stay untouched; the project kernel is found in
-    # the venv's prefix (where `make setup` installs it), not in the user's data dir.
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTER_DATA_DIR": str(tmp_path / "data"),
-           "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "IPYTHONDIR": str(tmp_path / "ipython"),
-           "JUPYTER_PLATFORM_DIRS": "1"}
-    (tmp_path / "runtime").mkdir()
-    log = tmp_path / "lab.log"
-    lab_args = f"--port=0 --ServerApp.port_retries=0 --IdentityProvider.token={token}"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(["make", "-s", "lab", f"LAB_ARGS={lab_args}"], cwd=REPO, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        info = _server_info(tmp_path / "runtime", proc, log)
-        port = int(info["port"])
-        base = f"http://127.0.0.1:{port}"
+    with lab.lab_server(REPO, workdir=tmp_path, repo=REPO, expose_app=False) as server:
+        token, port, base, proc, log = server.token, server.port, server.url, server.proc, server.log
         api = requests.Session()
         api.headers["Authorization"] = f"token {token}"
         deadline = time.monotonic() + START_TIMEOUT
@@ -135,12 +106,4 @@ def test_make_lab_serves_the_project_kernel_on_localhost(tmp_path):
 
         assert api.post(f"{base}/api/shutdown", timeout=10).status_code == 200
         assert proc.wait(timeout=30) == 0, log.read_text()[-3000:]
-    finally:
-        if proc.poll() is None:  # the server (and make) are one process group of their own
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-    assert proc.returncode is not None
+    assert proc.returncode == 0

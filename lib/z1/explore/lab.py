@@ -65,6 +65,8 @@ class LabServer:
     url: str
     token: str
     log: Path
+    port: int
+    proc: subprocess.Popen  # `make lab` (its own process group: the server and its kernels)
 
     def tail(self, n: int = 3000) -> str:
         return self.log.read_text(errors="replace")[-n:] if self.log.exists() else ""
@@ -85,7 +87,7 @@ def _wait_for_server(runtime: Path, proc: subprocess.Popen, log: Path) -> dict:
 
 
 @contextmanager
-def lab_server(root_dir: Path, *, workdir: Path, repo: Path) -> Iterator[LabServer]:
+def lab_server(root_dir: Path, *, workdir: Path, repo: Path, expose_app: bool = True) -> Iterator[LabServer]:
     """``make lab`` of ``repo`` serving ``root_dir`` on 127.0.0.1 (a free port, a fresh token), with
     Jupyter's config, data and runtime directories under ``workdir`` (the user's stay untouched).
     The server and its kernels are one process group, terminated on exit whatever happened."""
@@ -99,14 +101,15 @@ def lab_server(root_dir: Path, *, workdir: Path, repo: Path) -> Iterator[LabServ
     (news / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
     log = workdir / "lab.log"
     args = (f"--port=0 --ServerApp.port_retries=0 --IdentityProvider.token={token} "
-            "--LabApp.expose_app_in_browser=True")
+            + (" --LabApp.expose_app_in_browser=True" if expose_app else ""))
     with open(log, "w") as out:
         proc = subprocess.Popen(["make", "-s", "-C", str(repo), "lab", f"LAB_ARGS={args}",
                                  f"LAB_DIR={Path(root_dir).resolve()}"], env=env, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     try:
         info = _wait_for_server(workdir / "runtime", proc, log)
-        yield LabServer(f"http://127.0.0.1:{int(info['port'])}", token, log)
+        port = int(info["port"])
+        yield LabServer(f"http://127.0.0.1:{port}", token, log, port, proc)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
