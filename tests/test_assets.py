@@ -468,3 +468,16 @@ def test_qwen_loads_in_vllm(qwen_converted, tmp_path):
     text_line = next(line for line in r.stdout.splitlines() if line.startswith("VLLM_TEXT"))
     assert len(text_line) > len("VLLM_TEXT ''")
     print(next(line for line in r.stdout.splitlines() if line.startswith("VLLM_TIMES")))
+
+
+def test_profile_assets_remove_only_their_own_dropped_assets(tmp_path):
+    """The assets stage's outs persist across runs (dvc.yaml), so a model key dropped from the profile
+    must not linger in models/<profile>/pretrained; a directory z1.assets did not make stays."""
+    dropped, foreign = tmp_path / "teacher", tmp_path / "notes"
+    dropped.mkdir()
+    (dropped / assets.MANIFEST).write_text("{}")
+    foreign.mkdir()
+    (foreign / "x.txt").write_text("mine")
+    summary = assets.prepare_profile_assets({"models": {}}, tmp_path)
+    assert summary["models"] == {} and not dropped.exists() and (foreign / "x.txt").read_text() == "mine"
+    assert json.loads((tmp_path / "assets.json").read_text())["models"] == {}

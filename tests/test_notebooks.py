@@ -130,11 +130,17 @@ def _killed_sft_resumes(work: Path, env: dict) -> None:
 
 
 @pytest.mark.slow
-def test_ci_pipeline_end_to_end_with_dvc(tmp_path):
+def test_ci_pipeline_end_to_end_with_dvc(tmp_path, ci_model_dir, qwen_tokenizer_dir):
     """`dvc repro` on the ci profile in a scratch copy runs every stage and notebook for real,
-    writes the declared outputs, and a second `dvc repro` finds nothing to do."""
+    writes the declared outputs, and a second `dvc repro` finds nothing to do.
+
+    The copy starts with the ci assets this test session already converted (hard links): the assets
+    stage's outs persist (dvc.yaml), so it verifies their manifests and converts nothing, as on a
+    user's second run; the conversions themselves are tested in test_assets.py."""
     work = tmp_path / "repo"
     _copy_worktree(work)
+    for asset in (ci_model_dir, qwen_tokenizer_dir):
+        shutil.copytree(asset, work / "models" / "ci" / "pretrained" / asset.name, copy_function=os.link)
     shutil.rmtree(work / "results" / "ci", ignore_errors=True)  # prove the run writes them
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
            "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
@@ -145,6 +151,7 @@ def test_ci_pipeline_end_to_end_with_dvc(tmp_path):
     repro = run("dvc", "repro")
     assert repro.returncode == 0, repro.stdout[-4000:] + repro.stderr[-4000:]
 
+    assert "up to date, skipping" in repro.stdout + repro.stderr  # the seeded assets were verified, not redone
     res = work / "results" / "ci"
     for stage in STAGES:
         executed = json.loads((res / "notebooks" / f"{stage}.ipynb").read_text())

@@ -791,6 +791,11 @@ def prepare_profile_assets(assets: dict[str, Any], out_root: str | os.PathLike) 
             summary["models"][key] = prepare_model(spec, out_root / key, storage_dtype)
         log.info("[%d/%d] %s: ready in %.1f s", i, len(jobs), key, time.perf_counter() - t0)
     out_root.mkdir(parents=True, exist_ok=True)
+    keep = {key for _, key, _ in jobs}
+    for stale in sorted(p for p in out_root.iterdir() if p.is_dir() and p.name not in keep):
+        if (stale / MANIFEST).is_file():  # an asset this module made for a key the profile no longer has
+            log.info("removing %s: not in the profile's assets any more", stale)
+            shutil.rmtree(stale)
     _write_json(out_root / "assets.json", summary)
     return summary
 
