@@ -105,8 +105,9 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, fake_stag
     with path.open("a") as f:
         f.write('{"torn": ')  # a kill mid-write leaves a partial line
     fake_stage["fail_on_call"] = None
-    summary = inference.run(CFG, model_dirs={"m": tmp_path}, out_dir=part, progress=False)
-    assert summary["rows_written"] == 10 - done_before  # finished rows were not regenerated
+    cfg = {**CFG, "inference": {**CFG["inference"], "merge_jobs": merge}}
+    summary = inference.run(cfg, model_dirs={"m": tmp_path}, out_dir=part, progress=False)
+    assert summary["rows_written"] == 10 - done_before and summary["merge_jobs"] is merge  # finished rows were not regenerated
     key = lambda r: (r["window"], r["problem_id"])  # noqa: E731
     assert sorted(read(path), key=key) == sorted(read(full / "m" / "math500" / "stw.jsonl"), key=key)
     # and a third run has nothing left to do
@@ -224,13 +225,16 @@ def make_engine(backend, model_dir, **kw):
 inference.make_engine = make_engine
 inference.benchmarks.load = lambda name, **kw: T.problems(kw.get("n", 5))
 from pathlib import Path
-inference.run(T.CFG, model_dirs={{"m": Path({model!r})}}, out_dir=Path({out!r}), progress=False)
+cfg = {{**T.CFG, "inference": {{**T.CFG["inference"], "merge_jobs": {merge}}}}}
+inference.run(cfg, model_dirs={{"m": Path({model!r})}}, out_dir=Path({out!r}), progress=False)
 """
 
 
-def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path, fake_stage):
+@pytest.mark.parametrize("merge", [False, True], ids=["file_by_file", "merged_jobs"])
+def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path, fake_stage, merge):
     """A real kill: the stage runs in a child process that is SIGKILLed while a batch is in flight;
-    the restart keeps the finished rows and ends with the same file as an uninterrupted run."""
+    the restart keeps the finished rows and ends with the same file as an uninterrupted run (file by
+    file, and with merge_jobs, where the file is a job of the Gather)."""
     import os
     import signal
     import subprocess
@@ -240,7 +244,7 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path, fake_stage):
 
     part = tmp_path / "part"
     path = part / "m" / "math500" / "stw.jsonl"
-    code = _KILLED_CHILD.format(tests=str(Path(__file__).parent), model=str(tmp_path), out=str(part))
+    code = _KILLED_CHILD.format(tests=str(Path(__file__).parent), model=str(tmp_path), out=str(part), merge=merge)
     child = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while not (path.exists() and path.read_text().count("\n") >= 1):
@@ -253,8 +257,9 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path, fake_stage):
     assert child.returncode == -signal.SIGKILL
     done_before = len(path.read_text().splitlines())
     assert 0 < done_before < 10
-    summary = inference.run(CFG, model_dirs={"m": tmp_path}, out_dir=part, progress=False)
-    assert summary["rows_written"] == 10 - done_before
+    cfg = {**CFG, "inference": {**CFG["inference"], "merge_jobs": merge}}
+    summary = inference.run(cfg, model_dirs={"m": tmp_path}, out_dir=part, progress=False)
+    assert summary["rows_written"] == 10 - done_before and summary["merge_jobs"] is merge
     full = tmp_path / "full"
     inference.run(CFG, model_dirs={"m": tmp_path}, out_dir=full, progress=False)
     key = lambda r: (r["window"], r["problem_id"])  # noqa: E731
