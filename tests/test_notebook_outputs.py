@@ -148,3 +148,18 @@ def test_a_non_root_user_in_its_own_clone_and_venv_is_refused_on_read_only_resul
         assert sorted(p.name for p in (clone / "results" / "ci").iterdir()) == ["metrics"]
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_stage_kernels_get_text_progress_bars_and_jupyterlab_keeps_widgets():
+    """z1.notebook sets Z1_PROGRESS=text for the papermill kernel; importing z1 there makes tqdm.auto
+    the text tqdm (an executed notebook keeps a text bar's final state; a widget bar would be saved at
+    0 %). Without the variable (JupyterLab) tqdm.auto is left alone."""
+    import subprocess
+    import sys
+
+    probe = "import z1, tqdm.auto, tqdm.std; print(tqdm.auto.tqdm is tqdm.std.tqdm)"
+    env = {k: v for k, v in os.environ.items() if k != "Z1_PROGRESS"}
+    plain = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    text = subprocess.run([sys.executable, "-c", probe], env={**env, "Z1_PROGRESS": "text"}, capture_output=True,
+                          text=True, check=True)
+    assert (plain.stdout.strip(), text.stdout.strip()) == ("False", "True")
