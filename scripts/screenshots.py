@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             lab.select_option(driver, "benchmark", "humaneval")
             driver.find_element("xpath", "//button[normalize-space()='correct']").click()
             lab.wait_for(driver, ".z1-detail", timeout=120, server=server)
-            _scroll_to(driver, ".jp-OutputArea-output .widget-vbox")
+            _scroll_to(driver, ".jp-OutputArea-output")
             driver.save_screenshot(str(args.out / "generations_browser.png"))
     meta = {"profile": profile, "model": args.model, "playground": {"problem": pick, "method": "stw_corrected",
                                                                    "windows": windows},

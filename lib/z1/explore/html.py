@@ -22,6 +22,7 @@ STYLE = """<style>
 .z1-label{font-size:11px;color:#666;margin-top:4px}
 .z1-ok{color:#157a15;font-weight:600}.z1-bad{color:#b00;font-weight:600}
 .z1-summary td,.z1-summary th{padding:2px 10px}
+.z1-mono select{font-family:monospace;font-size:12px}
 </style>"""
 
 

@@ -101,22 +101,25 @@ class BrowserApp:
 
         self.model, self.benchmark = choice("model", "model"), choice("benchmark", "benchmark")
         self.method, self.window = choice("method", "method"), choice("window", "window")
-        self.correct = w.ToggleButtons(options=[ANY, "correct", "wrong"], description="verdict")
-        self.window_hit = w.ToggleButtons(options=[ANY, "hit", "not hit"], description="window")
-        self.show_restricted = w.Checkbox(value=False, description="show GPQA text (on your screen only)")
+        small = {"button_width": "70px"}
+        self.correct = w.ToggleButtons(options=[ANY, "correct", "wrong"], description="verdict", style=small)
+        self.window_hit = w.ToggleButtons(options=[ANY, "hit", "not hit"], description="window", style=small)
+        self.show_restricted = w.Checkbox(value=False, description="show GPQA text (on your screen only)",
+                                          style={"description_width": "initial"}, layout=w.Layout(width="auto"))
         self.samples = w.Select(options=[], rows=12, layout=w.Layout(width="95%"))
+        self.samples.add_class("z1-mono")  # aligned columns (html.STYLE)
         self.summary = w.HTML()
         self.detail = w.HTML()
         note = "" if table.has_generations else \
             ("<i>Trajectories are not on disk: only verdicts and token counts can be shown. Run `dvc repro` on "
              f"profile {table.profile} (or `dvc pull` from a configured remote) to read them.</i>")
-        self.note = w.HTML(note)
+        self.note = w.HTML(html.STYLE + note)
         for c in (self.model, self.benchmark, self.method, self.window, self.correct, self.window_hit):
             c.observe(lambda _: self.refresh(), names="value")
         self.samples.observe(lambda _: self.open(), names="value")
         self.show_restricted.observe(lambda _: self.open(), names="value")
         self.widget = w.VBox([self.note, w.HBox([self.model, self.benchmark]), w.HBox([self.method, self.window]),
-                              self.correct, self.window_hit, self.summary, self.samples, self.show_restricted,
+                              w.HBox([self.correct, self.window_hit]), self.summary, self.samples, self.show_restricted,
                               self.detail])
         self._rows = s.iloc[0:0]
         self.refresh()
