@@ -170,7 +170,8 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     mini = load_profile("mini")["inference"]
-    ap.add_argument("--model-dir", default=str(REPO / "models" / "mini" / "pretrained" / "base"))
+    ap.add_argument("--model-dir", default=None,
+                    help="default: models/mini/pretrained/base (ci's with --quick)")
     ap.add_argument("--engine", choices=("transformers", "vllm"), default=mini["engine"],
                     help="default: the mini profile's inference engine")
     ap.add_argument("--engine-options", default=json.dumps(mini.get("engine_options") or {}),
@@ -184,10 +185,18 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="JSON path (default results/benchmarks/window_sweep.json; "
                                                "--quick writes window_sweep_quick.json)")
     a = ap.parse_args()
-    if a.quick:
-        a.model_dir = str(REPO / "models" / "ci" / "pretrained" / "base")
-        a.problems, a.windows, a.answer_budget = 4, [16, 32], 16
     out = Path(a.out or REPO / "results" / "benchmarks" / ("window_sweep_quick.json" if a.quick else "window_sweep.json"))
+    out = out.resolve()
+    if a.model_dir is not None:
+        a.model_dir = Path(a.model_dir).resolve()
+    os.chdir(REPO)  # model paths are recorded repository-relative (the engine info names them)
+    if a.model_dir is None:
+        a.model_dir = Path("models") / ("ci" if a.quick else "mini") / "pretrained" / "base"
+    elif a.model_dir.is_relative_to(REPO):
+        a.model_dir = a.model_dir.relative_to(REPO)
+    a.model_dir = str(a.model_dir)
+    if a.quick:
+        a.problems, a.windows, a.answer_budget = 4, [16, 32], 16
     r = run(a)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(r, indent=2) + "\n")

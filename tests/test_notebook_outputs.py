@@ -150,16 +150,26 @@ def test_a_non_root_user_in_its_own_clone_and_venv_is_refused_on_read_only_resul
         shutil.rmtree(base, ignore_errors=True)
 
 
-def test_stage_kernels_get_text_progress_bars_and_jupyterlab_keeps_widgets():
-    """z1.notebook sets Z1_PROGRESS=text for the papermill kernel; importing z1 there makes tqdm.auto
+def test_stage_kernels_get_text_progress_bars_and_relative_warning_paths(tmp_path):
+    """z1.notebook sets Z1_STAGE_KERNEL=1 for the papermill kernel; importing z1 there makes tqdm.auto
     the text tqdm (an executed notebook keeps a text bar's final state; a widget bar would be saved at
-    0 %). Without the variable (JupyterLab) tqdm.auto is left alone."""
+    0 %) and names a warning's file relative to the project or to site-packages. Without the variable
+    (JupyterLab) both are left alone."""
     import subprocess
     import sys
 
-    probe = "import z1, tqdm.auto, tqdm.std; print(tqdm.auto.tqdm is tqdm.std.tqdm)"
-    env = {k: v for k, v in os.environ.items() if k != "Z1_PROGRESS"}
-    plain = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
-    text = subprocess.run([sys.executable, "-c", probe], env={**env, "Z1_PROGRESS": "text"}, capture_output=True,
-                          text=True, check=True)
-    assert (plain.stdout.strip(), text.stdout.strip()) == ("False", "True")
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "noisy.py").write_text("import warnings\n\ndef warn():\n    warnings.warn('careful')\n")
+    probe = ("import sys; sys.path.insert(0, '.'); import z1, tqdm.auto, tqdm.std, pkg.noisy; "
+             "print(tqdm.auto.tqdm is tqdm.std.tqdm); pkg.noisy.warn()")
+    env = {k: v for k, v in os.environ.items() if k != "Z1_STAGE_KERNEL"}
+
+    def run(**extra):
+        return subprocess.run([sys.executable, "-c", probe], env={**env, **extra}, cwd=tmp_path, capture_output=True,
+                              text=True, check=True)
+
+    plain, stage = run(), run(Z1_STAGE_KERNEL="1")
+    assert (plain.stdout.strip(), stage.stdout.strip()) == ("False", "True")
+    assert f"{tmp_path}/pkg/noisy.py:4: UserWarning: careful" in plain.stderr
+    assert stage.stderr.startswith("pkg/noisy.py:4: UserWarning: careful\n  warnings.warn('careful')")
+    assert str(tmp_path) not in stage.stderr

@@ -6,20 +6,47 @@ Import the submodules you need, e.g. ``from z1 import config, thinking``.
 __version__ = "0.1.0"
 
 
-def _text_progress_bars() -> None:
-    """Under a pipeline stage (``z1.notebook`` sets ``Z1_PROGRESS=text`` for the papermill kernel),
-    tqdm.auto gives text bars: an executed notebook keeps a text bar in its final state, while an
-    ipywidgets bar is saved as its first frame ("0%"), papermill having no frontend to update it.
-    In JupyterLab the variable is unset and bars are widgets. Runs before transformers / vLLM import
-    tqdm.auto, since every stage notebook imports z1 first."""
+
+def _stage_kernel() -> None:
+    """Settings for a pipeline stage's kernel (``z1.notebook`` sets ``Z1_STAGE_KERNEL=1`` for papermill;
+    in JupyterLab it is unset and nothing changes). Runs when a stage notebook imports z1, before
+    transformers or vLLM import tqdm.auto:
+
+    * tqdm.auto gives text bars: an executed notebook keeps a text bar in its final state, while an
+      ipywidgets bar is saved as its first frame ("0%"), papermill having no frontend to update it;
+    * warnings name their file relative to the project (``lib/z1/sft.py``) or to site-packages
+      (``<site-packages>/vllm/...``), so committed executed notebooks carry no machine's absolute paths.
+    """
     import os
 
-    if os.environ.get("Z1_PROGRESS") == "text":
-        import tqdm.auto
-        import tqdm.std
+    if os.environ.get("Z1_STAGE_KERNEL") != "1":
+        return
+    import linecache
+    import site
+    import warnings
 
-        tqdm.auto.tqdm = tqdm.std.tqdm
-        tqdm.auto.trange = tqdm.std.trange
+    import tqdm.auto
+    import tqdm.std
+
+    tqdm.auto.tqdm = tqdm.std.tqdm
+    tqdm.auto.trange = tqdm.std.trange
+
+    cwd = os.getcwd()
+    roots = sorted({*site.getsitepackages(), site.getusersitepackages()}, key=len, reverse=True)
+    plain = warnings.formatwarning
+
+    def relative(filename: str) -> str:
+        for root in roots:
+            if filename.startswith(root + os.sep):
+                return "<site-packages>/" + os.path.relpath(filename, root)
+        return os.path.relpath(filename, cwd) if filename.startswith(cwd + os.sep) else filename
+
+    def formatwarning(message, category, filename, lineno, line=None):
+        if line is None:
+            line = linecache.getline(filename, lineno)
+        return plain(message, category, relative(filename), lineno, line)
+
+    warnings.formatwarning = formatwarning
 
 
-_text_progress_bars()
+_stage_kernel()

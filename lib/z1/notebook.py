@@ -71,7 +71,7 @@ def run(notebook: str | Path, profile: str, *, results_root: str | Path = "resul
     out = executed_path(notebook, profile, results_root)
     check_writable([out.parent, *stage_outputs(notebook, profile, Path(cwd) / "dvc.yaml")])
     out.parent.mkdir(parents=True, exist_ok=True)
-    os.environ["Z1_PROGRESS"] = "text"  # the kernel inherits it: text progress bars (see z1._text_progress_bars)
+    os.environ["Z1_STAGE_KERNEL"] = "1"  # the kernel inherits it: text progress bars, relative paths (z1._stage_kernel)
     papermill.execute_notebook(str(notebook), str(out), parameters={"profile": profile}, kernel_name="python3",
                                cwd=str(cwd), progress_bar=progress, log_output=False)
     return out
