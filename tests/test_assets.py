@@ -305,8 +305,9 @@ def test_cli_check():
 def _params(tmp_path: Path, assets_section: dict) -> Path:
     from z1 import config
 
-    section = {stage: {} for stage in config.STAGES}
-    section["assets"] = assets_section
+    section = config.load_profile("ci", Path(__file__).resolve().parents[1] / "params.yaml")  # a valid profile...
+    section.pop("name")
+    section["assets"] = assets_section  # ...with these assets
     params = tmp_path / "params.yaml"
     params.write_text(json.dumps({"profile": "t", "t": section}))  # JSON is valid YAML
     return params

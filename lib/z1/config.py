@@ -64,7 +64,24 @@ def load_profile(profile: str | None = None, params_path: str | os.PathLike = DE
     missing = [s for s in STAGES if s not in section]
     if missing:
         raise ConfigError(f"profile {name!r} in {params_path} lacks sections {missing}")
+    check_settings(name, section, params_path)
     return {"name": name, **section}
+
+
+def check_settings(name: str, section: dict, params_path: str | os.PathLike = DEFAULT_PARAMS):
+    """The typed settings of a profile section (z1.settings); ConfigError naming the key if they do not fit."""
+    from z1.settings import SettingsError, from_section
+
+    try:
+        return from_section(name, section, where=str(params_path))
+    except SettingsError as e:
+        raise ConfigError(str(e)) from None
+
+
+def load_settings(profile: str | None = None, params_path: str | os.PathLike = DEFAULT_PARAMS):
+    """The typed view of a profile (z1.settings.ProfileSettings), checked like load_profile."""
+    section = load_profile(profile, params_path)
+    return check_settings(section.pop("name"), section, params_path)
 
 
 def set_profile(profile: str, params_path: str | os.PathLike = DEFAULT_PARAMS) -> None:
