@@ -104,10 +104,16 @@ def code_deps(stage: dict) -> list[str]:
     return sorted(out)
 
 
+# library calls a notebook makes that read params sections on its behalf
+READS = {"stage.setup(": {"compute"}, "stage.finetuned_model(": {"inference"},
+         "stage.models_caption(": {"assets", "inference"}}
+
+
 def params_read(stage: dict) -> set[str]:
-    """The params sections a stage's notebook reads (``cfg["<section>"]``)."""
+    """The params sections a stage's notebook reads (``cfg["<section>"]``, or through a call in READS)."""
     _, source = stage_code(stage)
-    return set(re.findall(r'cfg\[\s*"(' + "|".join(SECTIONS) + r')"\s*\]', source))
+    read = set(re.findall(r'cfg\[\s*"(' + "|".join(SECTIONS) + r')"\s*\]', source))
+    return read.union(*(sections for call, sections in READS.items() if call in source))
 
 
 def stages(dvc_yaml: Path = REPO / "dvc.yaml") -> dict:
