@@ -105,8 +105,9 @@ def code_deps(stage: dict) -> list[str]:
 
 
 # library calls a notebook makes that read params sections on its behalf
-READS = {"stage.setup(": {"compute"}, "stage.finetuned_model(": {"inference"},
-         "stage.models_caption(": {"assets", "inference"}}
+READS = {"stages.setup(": {"compute"}, "stages.finetuned_model(": {"inference"},
+         "stages.models_caption(": {"assets", "inference"},
+         "data_stage.run(": {"assets", "compute", "data"}}  # notebook 01: from z1.stages import data as data_stage
 
 
 def params_read(stage: dict) -> set[str]:
