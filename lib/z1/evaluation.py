@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from z1 import benchmarks, provenance
+from z1 import benchmarks, headline, provenance
 from z1.labels import LCB_PAPER_WINDOW, PAPER_START_DATE, benchmark_label  # noqa: F401 - re-exported
 
 
@@ -125,4 +125,5 @@ def write_results(samples: pd.DataFrame, summary: pd.DataFrame, results_dir: Pat
         "results": nested_metrics(summary),
     }
     paths["metrics"].write_text(json.dumps(doc, indent=2) + "\n")
+    paths["headline"] = headline.write(results_dir / "metrics" / "headline" / "evaluation.json", headline.evaluation(summary))
     return paths

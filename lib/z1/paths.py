@@ -71,6 +71,10 @@ class Paths:
     def metrics(self) -> Path:
         return self.results / "metrics"
 
+    def headline(self, stage: str) -> Path:
+        """The stage's few headline numbers, the DVC metrics (z1.headline)."""
+        return self.metrics / "headline" / f"{stage}.json"
+
     @property
     def figures(self) -> Path:
         return self.results / "figures"

@@ -79,7 +79,7 @@ def save_results(train_metrics: Mapping[str, Any], *, model_dir: str | Path, res
     """The SFT stage's committed results: the training log (``<results_dir>/sft/train_log.csv``, the
     DVC plot) and ``metrics_path`` (sft.json: provenance, the base model's asset entry, the run's
     metrics). Returns the log's path."""
-    from z1 import provenance
+    from z1 import headline, provenance
 
     log = Path(results_dir) / "sft" / "train_log.csv"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -87,4 +87,5 @@ def save_results(train_metrics: Mapping[str, Any], *, model_dir: str | Path, res
     Path(metrics_path).parent.mkdir(parents=True, exist_ok=True)
     Path(metrics_path).write_text(json.dumps({"provenance": provenance.base(profile), "base_model": dict(base_model),
                                               **train_metrics}, indent=2, default=str) + "\n")
+    headline.write(Path(metrics_path).parent / "headline" / "sft.json", headline.sft(train_metrics))
     return log

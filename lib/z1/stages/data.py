@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from z1 import construct, provenance
+from z1 import construct, headline, provenance
 from z1.paths import Paths
 
 
@@ -47,6 +47,7 @@ def save(dataset: pd.DataFrame, report: dict, trajectories: pd.DataFrame | None,
     paths.metrics.mkdir(parents=True, exist_ok=True)
     (paths.metrics / "data.json").write_text(json.dumps({"provenance": provenance.base(paths.profile), **report},
                                                         indent=2) + "\n")
+    headline.write(paths.headline("data"), headline.data(report))
 
 
 def run(cfg: Mapping, paths: Paths) -> tuple[pd.DataFrame, dict, pd.DataFrame | None]:
