@@ -95,7 +95,7 @@ def main() -> None:
         rows = pd.read_parquet(a.data)[["question", "response"]].head(a.rows).to_dict("records")
     else:
         rows = synthetic_rows(a.rows)
-    tok = sft._load_tokenizer(a.model_dir)
+    tok = sft.trainer._load_tokenizer(a.model_dir)
     examples, report = sft.build_dataset(tok, rows, max_length=a.max_length)
     base = {"epochs": 100, "max_steps": a.steps, "learning_rate": 1e-5, "lr_scheduler": "cosine",
             "warmup_steps": 0, "weight_decay": 0.0, "per_device_batch_size": a.batch,

@@ -55,14 +55,14 @@ def test_damaged_tokenizer_or_config_is_named_before_the_sft_loaders(model_dir):
     tok = model_dir / "tokenizer.json"
     tok.write_text('{"version": "1.0", "model": {')  # cut mid-write
     with pytest.raises(CheckpointError, match=r"tokenizer.json: not readable JSON"):
-        sft._load_tokenizer(model_dir)
+        sft.trainer._load_tokenizer(model_dir)
     tok.write_text("{}")
     (model_dir / "config.json").unlink()
     with pytest.raises(CheckpointError, match=r"config.json: missing"):
-        sft._load_model(model_dir, dtype=None)
+        sft.trainer._load_model(model_dir, dtype=None)
     shutil.rmtree(model_dir)
     with pytest.raises(CheckpointError, match="no model directory"):
-        sft._load_tokenizer(model_dir)
+        sft.trainer._load_tokenizer(model_dir)
 
 
 def test_no_weights_is_named(model_dir):

@@ -137,14 +137,14 @@ def test_bad_data_raises_before_model_loads(bad, monkeypatch, tmp_path):
     def forbidden(*a, **k):
         pytest.fail("the model was loaded before the data was checked")
 
-    monkeypatch.setattr(sft, "_load_model", forbidden)
+    monkeypatch.setattr(sft.trainer, "_load_model", forbidden)
     with pytest.raises(sft.SFTDataError):
         sft.train(tmp_path / "no-model", bad, tmp_path / "out", TINY_SETTINGS, progress=False)
     assert not (tmp_path / "out").exists()
 
 
 def test_all_rows_over_max_length_raise_before_model_loads(qwen_tokenizer_dir, monkeypatch, tmp_path):
-    monkeypatch.setattr(sft, "_load_model", lambda *a, **k: pytest.fail("model loaded"))
+    monkeypatch.setattr(sft.trainer, "_load_model", lambda *a, **k: pytest.fail("model loaded"))
     with pytest.raises(sft.SFTDataError, match="no trainable rows"), pytest.warns(UserWarning):
         sft.train(qwen_tokenizer_dir, rows(3), tmp_path / "out", {**TINY_SETTINGS, "max_length": 30,
                                                                   "overflow": "drop"}, progress=False)
@@ -201,8 +201,8 @@ def _segment_losses(logits, batch):
 
 @pytest.mark.slow
 def test_packing_does_not_leak_on_real_model(ci_model_dir):
-    tok = sft._load_tokenizer(ci_model_dir)
-    model = sft._load_model(ci_model_dir, dtype=torch.float32)
+    tok = sft.trainer._load_tokenizer(ci_model_dir)
+    model = sft.trainer._load_model(ci_model_dir, dtype=torch.float32)
     examples, _ = sft.build_dataset(tok, rows(5), max_length=512)
     unpacked = sorted(sft.target_loss(model, examples))
     packs = sft.pack_examples(examples, max_length=512)
@@ -243,7 +243,7 @@ def test_train_writes_plain_model_log_and_metrics(tiny_model_dir, tmp_path):
     out = tmp_path / "sft"
     assert m["steps"] == 3 and m["rows_truncated"] == m["rows_dropped"] == 0
     assert m["train_tokens"] == sum(e["length"] for e in sft.build_dataset(
-        sft._load_tokenizer(tiny_model_dir), rows(6), max_length=128)[0])
+        sft.trainer._load_tokenizer(tiny_model_dir), rows(6), max_length=128)[0])
     assert m["tokens_per_second"] > 0 and m["train_loss_first"] > 0
     log = sft.read_train_log(out / "train_log.csv")
     assert [r["step"] for r in log] == [1, 2, 3]
@@ -297,7 +297,7 @@ def test_packed_training_runs_and_counts_real_tokens(tiny_model_dir, tmp_path):
     packed = sft.train(tiny_model_dir, rows(6), tmp_path / "b", {**TINY_SETTINGS, "packing": True}, progress=False)
     assert packed["sequences"] < 6 and packed["packing"]
     assert packed["train_tokens"] == sum(r["length"] for r in sft.build_dataset(
-        sft._load_tokenizer(tiny_model_dir), rows(6), max_length=128)[0])
+        sft.trainer._load_tokenizer(tiny_model_dir), rows(6), max_length=128)[0])
 
 
 def test_lora_saves_adapter_and_merged_plain_model(tiny_model_dir, tmp_path):
@@ -328,7 +328,7 @@ def _flat_grad(model):
 def _hand_computed_step(model_dir, examples):
     """Per-example summed target CE and target counts on the untrained model -> each mode's step
     loss and its gradient, by the formulas (micro_batch: mean of the two means; token: pooled)."""
-    model = sft._load_model(model_dir, dtype=torch.float32)
+    model = sft.trainer._load_model(model_dir, dtype=torch.float32)
     model.train()
     sums, ns = [], []
     for ex in examples:
@@ -365,7 +365,7 @@ def test_loss_averaging_micro_batch_vs_token_under_grad_accumulation(tiny_model_
         def on_log(self, args, state, control, logs=None, **kw):
             self.logs.append(dict(logs or {}))
 
-    examples, _ = sft.build_dataset(sft._load_tokenizer(tiny_model_dir), SHORT_AND_LONG, max_length=256)
+    examples, _ = sft.build_dataset(sft.trainer._load_tokenizer(tiny_model_dir), SHORT_AND_LONG, max_length=256)
     expected, (n_short, n_long) = _hand_computed_step(tiny_model_dir, examples)
     assert n_long > 10 * n_short  # so each short-target token weighs over 5x more under micro_batch
     settings = {**TINY_SETTINGS, "per_device_batch_size": 1, "gradient_accumulation_steps": 2, "max_steps": 1,
@@ -397,7 +397,7 @@ def test_loss_averaging_default_and_bad_value(monkeypatch, tmp_path):
     assert sft.resolve_settings({})["loss_averaging"] == "token"  # the ci/mini results' averaging
     with pytest.raises(ValueError, match=r"loss_averaging must be one of \('token', 'micro_batch'\), not 'mean'"):
         sft.resolve_settings({"loss_averaging": "mean"})
-    monkeypatch.setattr(sft, "_load_model", lambda *a, **k: pytest.fail("model loaded"))
+    monkeypatch.setattr(sft.trainer, "_load_model", lambda *a, **k: pytest.fail("model loaded"))
     with pytest.raises(ValueError, match="loss_averaging"):
         sft.train(tmp_path / "no-model", rows(2), tmp_path / "out", {**TINY_SETTINGS, "loss_averaging": None},
                   progress=False)
@@ -414,9 +414,9 @@ def test_training_lowers_target_loss_on_real_model(ci_model_dir, tmp_path):
             {"question": "Name the project.", "response": "The project is called Z1 companion."},
             {"question": "Reverse a list in Python.", "response": "Use `xs[::-1]` to reverse a list."},
             {"question": "What colour is the sky on Mars?", "response": "Butterscotch, with blue sunsets."}]
-    tok = sft._load_tokenizer(ci_model_dir)
+    tok = sft.trainer._load_tokenizer(ci_model_dir)
     examples, _ = sft.build_dataset(tok, data, max_length=256)
-    base = sft.target_loss(sft._load_model(ci_model_dir, dtype=torch.float32), examples)
+    base = sft.target_loss(sft.trainer._load_model(ci_model_dir, dtype=torch.float32), examples)
     settings = {**TINY_SETTINGS, "max_steps": 24, "learning_rate": 1e-4, "warmup_steps": 2,
                 "save_steps": 100, "max_length": 256}
     m = sft.train(ci_model_dir, data, tmp_path / "sft", settings, progress=False)

@@ -14,7 +14,7 @@ def _stage_kernel() -> None:
 
     * tqdm.auto gives text bars: an executed notebook keeps a text bar in its final state, while an
       ipywidgets bar is saved as its first frame ("0%"), papermill having no frontend to update it;
-    * warnings name their file relative to the project (``lib/z1/sft.py``) or to site-packages
+    * warnings name their file relative to the project (``lib/z1/sft/examples.py``) or to site-packages
       (``<site-packages>/vllm/...``), so committed executed notebooks carry no machine's absolute paths.
     """
     import os

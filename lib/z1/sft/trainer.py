@@ -1,0 +1,366 @@
+"""The training loop around transformers' Trainer: settings, step arithmetic, model and tokenizer
+loading, checkpoints and resume, the CSV log, the atomic final save, and the per-example target loss."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from z1.sft import DEFAULT_SETTINGS, LOSS_AVERAGING
+from z1.sft.examples import SFTCollator, _ListDataset, build_dataset, pack_examples, validate_rows
+
+# --------------------------------------------------------------------------------------------
+# Step arithmetic
+# --------------------------------------------------------------------------------------------
+
+
+def steps_for(n_rows: int, *, epochs: float, per_device_batch_size: int, grad_accum: int, world_size: int,
+              rounding: str = "floor") -> int:
+    """Optimizer steps the HF Trainer runs for ``n_rows`` rows (no packing).
+
+    Each of ``world_size`` ranks gets ceil(n_rows / world_size) rows (the distributed sampler
+    pads to equal shards); its dataloader (drop_last=False) yields ceil(that / per_device_batch)
+    micro-batches; updates per epoch = micro-batches / grad_accum, rounded **down** by the
+    transformers releases of the authors' time (the remainder micro-batches are skipped) or **up**
+    by transformers 5.19 (``rounding="ceil"``: the remainder makes one short update).
+
+    The paper: 107,173 rows, 8 GPUs x 2 x 16 = 256 per update, 2 epochs →
+    ceil(107173/8) = 13,397 rows per rank → 6,699 micro-batches → floor(6699/16) = 418 updates per
+    epoch → **836 steps**, the number the authors report (5.19's rounding would give 838). With the
+    article's batch of 128 (8 x 1 x 16, or 8 x 2 x 8) the same arithmetic gives 1,674, so the
+    reported 836 comes from 256.
+    """
+    if rounding not in ("floor", "ceil"):
+        raise ValueError("rounding must be 'floor' or 'ceil'")
+    per_rank = math.ceil(n_rows / world_size)
+    micro_batches = math.ceil(per_rank / per_device_batch_size)
+    if rounding == "floor":
+        per_epoch = max(micro_batches // grad_accum, 1)
+    else:
+        per_epoch = max(math.ceil(micro_batches / grad_accum), 1)
+    return math.ceil(epochs * per_epoch)
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------------
+
+
+def resolve_settings(settings: Mapping[str, Any] | None) -> dict:
+    s = dict(DEFAULT_SETTINGS)
+    s.update({k: v for k, v in (settings or {}).items()})
+    import torch
+
+    if s["dtype"] in (None, "auto"):
+        s["dtype"] = "bfloat16" if torch.cuda.is_available() else "float32"
+    if s["overflow"] not in ("truncate", "drop"):
+        raise ValueError(f"overflow must be 'truncate' or 'drop', not {s['overflow']!r}")
+    if s["loss_averaging"] not in LOSS_AVERAGING:
+        raise ValueError(f"loss_averaging must be one of {LOSS_AVERAGING}, not {s['loss_averaging']!r}")
+    return s
+
+
+def _torch_dtype(name: str):
+    import torch
+
+    return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+            "float16": torch.float16, "fp16": torch.float16}[str(name)]
+
+
+def _load_tokenizer(model_dir):
+    from transformers import AutoTokenizer
+
+    from z1.checkpoint import check_tokenizer_dir
+
+    check_tokenizer_dir(model_dir)  # missing or damaged: named, with the command that restores it
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def _load_model(model_dir, *, dtype, attn_implementation: str = "sdpa"):
+    """Load the base model (a separate function so tests can check it is not reached)."""
+    from transformers import AutoModelForCausalLM
+
+    from z1.checkpoint import check_model_dir
+
+    check_model_dir(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype, attn_implementation=attn_implementation)
+    model.config.use_cache = False  # a KV cache in training would also disable packed-sequence masking
+    return model
+
+
+def _world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def default_checkpoint_dir(out_dir) -> Path:
+    out_dir = Path(out_dir)
+    return out_dir.parent / f"{out_dir.name}-checkpoints"
+
+
+LOG_FIELDS = ("step", "epoch", "loss", "learning_rate", "tokens_seen")
+
+
+def _make_trainer_class():
+    from transformers import Trainer
+
+    class _SFTTrainer(Trainer):
+        """Trainer that counts non-padding tokens itself (the packed batches have no attention
+        mask for Trainer's own non-padding count); the count lives in TrainerState, so it is
+        checkpointed and restored on resume.
+
+        ``loss_averaging="micro_batch"`` reproduces the authors' transformers 4.37.1: each
+        micro-batch's loss is the mean over its own target tokens, divided by the accumulation
+        steps (the step sees the mean of micro-batch means; DDP/FSDP then average the ranks).
+        With ``model_accepts_loss_kwargs`` off, 5.19 does exactly that: it counts no
+        ``num_items_in_batch``, the model returns its per-micro-batch mean, ``training_step``
+        divides by the accumulation steps and ``compute_loss`` skips the x world-size rescale.
+        ``"token"`` leaves 5.19's default (sum over the global batch / its target tokens)."""
+
+        def __init__(self, *args, loss_averaging: str = "token", **kwargs):
+            super().__init__(*args, **kwargs)
+            self.loss_averaging = loss_averaging
+            if loss_averaging == "micro_batch":
+                self.model_accepts_loss_kwargs = False
+
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            n = inputs.pop("num_real_tokens", None)
+            if n is not None:
+                n = n.to(self.args.device) if hasattr(n, "to") else n
+                self.state.num_input_tokens_seen += int(self.accelerator.gather(n.reshape(1)).sum().item())
+            return super().training_step(model, inputs, num_items_in_batch)
+
+    return _SFTTrainer
+
+
+def _csv_logger(path: Path, resume_step: int):
+    from transformers import TrainerCallback
+
+    # On resume keep the rows up to the checkpoint's step; the later ones are re-done.
+    kept: list[dict] = []
+    if path.exists() and resume_step > 0:
+        with path.open() as f:
+            kept = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
+    if _is_main_process():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=LOG_FIELDS)
+            w.writeheader()
+            w.writerows(kept)
+
+    class CSVLogger(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not logs or "loss" not in logs or not state.is_world_process_zero:
+                return
+            with path.open("a", newline="") as f:
+                csv.DictWriter(f, fieldnames=LOG_FIELDS).writerow({
+                    "step": state.global_step, "epoch": round(float(state.epoch or 0), 6),
+                    "loss": float(logs["loss"]), "learning_rate": float(logs.get("learning_rate", float("nan"))),
+                    "tokens_seen": int(state.num_input_tokens_seen),
+                })
+
+    return CSVLogger()
+
+
+def read_train_log(path) -> list[dict]:
+    with Path(path).open() as f:
+        return [{"step": int(r["step"]), "epoch": float(r["epoch"]), "loss": float(r["loss"]),
+                 "learning_rate": float(r["learning_rate"]), "tokens_seen": int(r["tokens_seen"])}
+                for r in csv.DictReader(f)]
+
+
+def train(model_dir, rows, out_dir, settings: Mapping[str, Any], *, resume: bool = True, progress: bool = True,
+          callbacks: Iterable[Any] = ()) -> dict:
+    """Fine-tune ``model_dir`` on ``rows`` (question/response) and write a plain HF model to ``out_dir``.
+
+    ``settings`` are the params' ``sft`` keys (see DEFAULT_SETTINGS). Rows are validated and
+    tokenized before the model is loaded (bad data raises SFTDataError first). Returns metrics:
+    train loss first/last, steps, train tokens, tokens/s, runtime, rows truncated/dropped, ...
+    """
+    s = resolve_settings(settings)
+    rows = validate_rows(rows)  # before anything heavy
+    out_dir = Path(out_dir)
+    ckpt_dir = Path(s["checkpoint_dir"]) if s["checkpoint_dir"] else default_checkpoint_dir(out_dir)
+
+    tokenizer = _load_tokenizer(model_dir)
+    examples, report = build_dataset(tokenizer, rows, max_length=int(s["max_length"]), overflow=s["overflow"])
+    items = pack_examples(examples, max_length=int(s["max_length"])) if s["packing"] else examples
+    report["sequences"] = len(items)
+
+    import torch
+    from transformers import TrainingArguments, set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+
+    set_seed(int(s["seed"]))
+    compute_dtype = _torch_dtype(s["dtype"])
+    lora = s["lora"]
+    load_dtype = compute_dtype if lora else _torch_dtype(s["master_dtype"] or s["dtype"])
+    if not torch.cuda.is_available() and compute_dtype == torch.float32:
+        load_dtype = torch.float32
+    model = _load_model(model_dir, dtype=load_dtype, attn_implementation=s["attn_implementation"])
+    if lora:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(
+            r=int(lora.get("r", 16)), lora_alpha=int(lora.get("alpha", 32)), lora_dropout=float(lora.get("dropout", 0.0)),
+            target_modules=lora.get("target_modules") or "all-linear", task_type="CAUSAL_LM"))
+        if s["gradient_checkpointing"]:
+            model.enable_input_require_grads()
+
+    use_cuda = torch.cuda.is_available()
+    mixed_bf16 = compute_dtype == torch.bfloat16 and load_dtype != torch.bfloat16
+    mixed_fp16 = compute_dtype == torch.float16 and load_dtype != torch.float16
+    args = TrainingArguments(
+        output_dir=str(ckpt_dir),
+        num_train_epochs=float(s["epochs"]),
+        max_steps=int(s["max_steps"]) if s["max_steps"] else -1,
+        learning_rate=float(s["learning_rate"]),
+        lr_scheduler_type=s["lr_scheduler"],
+        warmup_steps=int(s["warmup_steps"]),
+        weight_decay=float(s["weight_decay"]),
+        per_device_train_batch_size=int(s["per_device_batch_size"]),
+        gradient_accumulation_steps=int(s["gradient_accumulation_steps"]),
+        gradient_checkpointing=bool(s["gradient_checkpointing"]),
+        gradient_checkpointing_kwargs={"use_reentrant": False} if s["gradient_checkpointing"] else None,
+        bf16=mixed_bf16, fp16=mixed_fp16, tf32=True if use_cuda else None,
+        optim="adamw_torch",
+        seed=int(s["seed"]), data_seed=int(s["seed"]),
+        save_strategy="steps", save_steps=int(s["save_steps"]), save_total_limit=s["save_total_limit"],
+        logging_strategy="steps", logging_steps=int(s["logging_steps"]), logging_first_step=True,
+        report_to="none", remove_unused_columns=False, dataloader_drop_last=False,
+        disable_tqdm=not progress, use_cpu=not use_cuda,
+        include_num_input_tokens_seen="no",  # counted by _SFTTrainer (also for packed batches)
+    )
+
+    last = get_last_checkpoint(str(ckpt_dir)) if (resume and ckpt_dir.is_dir()) else None
+    resume_step = 0
+    if last:
+        resume_step = json.loads((Path(last) / "trainer_state.json").read_text())["global_step"]
+    elif ckpt_dir.is_dir() and not resume and _is_main_process():
+        shutil.rmtree(ckpt_dir)  # a fresh start must not mix with old checkpoints
+    log_path = ckpt_dir / "train_log.csv"
+    trainer = _make_trainer_class()(
+        loss_averaging=s["loss_averaging"], model=model, args=args, train_dataset=_ListDataset(items),
+        data_collator=SFTCollator(tokenizer.pad_token_id, packing=bool(s["packing"])),
+        processing_class=tokenizer,
+        callbacks=[_csv_logger(log_path, resume_step), *callbacks],
+    )
+    t0 = time.time()
+    result = trainer.train(resume_from_checkpoint=last)
+    runtime = time.time() - t0
+    session_tokens = trainer.state.num_input_tokens_seen - getattr(trainer, "_initial_num_input_tokens_seen", 0)
+
+    # ---- final save: temp dir, then rename ----
+    save_dtype = _torch_dtype(s["save_dtype"] or s["dtype"])
+    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
+    if _is_main_process() and tmp.exists():
+        shutil.rmtree(tmp)
+    if lora:
+        trainer.save_model(str(tmp / "adapter"))
+    else:
+        trainer.save_model(str(tmp))
+    trainer.accelerator.wait_for_everyone()
+
+    log = read_train_log(log_path) if log_path.exists() else []
+    metrics = {
+        "train_loss_first": log[0]["loss"] if log else None,
+        "train_loss_last": log[-1]["loss"] if log else None,
+        # over the whole schedule, also when this run resumed (a run resumed at its last step trains nothing)
+        "train_loss_mean": (sum(r["loss"] for r in log) / len(log)) if log else float(result.training_loss),
+        "steps": int(trainer.state.global_step),
+        "max_steps": int(trainer.state.max_steps),
+        "resumed_from_step": resume_step,
+        "epochs": float(trainer.state.epoch or 0),
+        "train_tokens": int(trainer.state.num_input_tokens_seen),
+        "train_tokens_this_run": int(session_tokens),
+        "tokens_per_second": session_tokens / runtime if runtime > 0 and session_tokens else None,  # None: nothing trained
+        "runtime_s": runtime,
+        "rows": report["rows"], "rows_kept": report["kept"],
+        "rows_truncated": report["truncated"], "rows_dropped": report["dropped"],
+        "sequences": report["sequences"], "target_tokens_per_epoch": report["target_tokens"],
+        "packing": bool(s["packing"]), "lora": bool(lora), "dtype": s["dtype"],
+        "loss_averaging": s["loss_averaging"],
+        "world_size": _world_size(),
+        "global_batch": int(s["per_device_batch_size"]) * int(s["gradient_accumulation_steps"]) * _world_size(),
+    }
+    if _is_main_process():
+        del model, trainer
+        _finalize(tmp, model_dir, tokenizer, save_dtype, lora=bool(lora))
+        shutil.copy(log_path, tmp / "train_log.csv") if log_path.exists() else None
+        (tmp / "data_report.json").write_text(json.dumps(report, indent=2))
+        (tmp / "sft_metrics.json").write_text(json.dumps({**metrics, "settings": _jsonable(s)}, indent=2))
+        _atomic_replace(tmp, out_dir)
+    return metrics
+
+
+def _finalize(tmp: Path, model_dir, tokenizer, save_dtype, *, lora: bool):
+    """Make ``tmp`` a plain HF model directory in ``save_dtype`` (merging LoRA into the base)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    if lora:
+        from peft import PeftModel
+
+        base = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
+        merged = PeftModel.from_pretrained(base, str(tmp / "adapter")).merge_and_unload()
+        merged.to(save_dtype).save_pretrained(str(tmp))
+    else:
+        cfg = json.loads((tmp / "config.json").read_text())
+        saved = cfg.get("dtype") or cfg.get("torch_dtype")
+        if saved != str(save_dtype).removeprefix("torch."):
+            model = AutoModelForCausalLM.from_pretrained(str(tmp), dtype=save_dtype)
+            for f in tmp.glob("*.safetensors*"):
+                f.unlink()
+            model.save_pretrained(str(tmp))
+    cfg_path = tmp / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["use_cache"] = True  # the trained model is for generation
+    cfg_path.write_text(json.dumps(cfg, indent=2))
+    tokenizer.save_pretrained(str(tmp))
+    for junk in ("training_args.bin",):
+        (tmp / junk).unlink(missing_ok=True)
+
+
+def _atomic_replace(tmp: Path, out_dir: Path):
+    old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+    if out_dir.exists():
+        out_dir.rename(old)
+    tmp.rename(out_dir)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def _jsonable(obj):
+    return json.loads(json.dumps(obj, default=str))
+
+
+# --------------------------------------------------------------------------------------------
+# Per-example loss (used by tests and notebooks to compare models on the training targets)
+# --------------------------------------------------------------------------------------------
+
+
+def target_loss(model, examples: Sequence[dict]) -> list[float]:
+    """Mean cross-entropy over each example's target tokens, one example at a time."""
+    import torch
+
+    losses = []
+    model.eval()
+    with torch.no_grad():
+        for ex in examples:
+            ids = torch.tensor([ex["input_ids"]])
+            out = model(input_ids=ids, labels=torch.tensor([ex["labels"]]), use_cache=False)
+            losses.append(float(out.loss))
+    return losses
