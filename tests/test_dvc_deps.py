@@ -36,7 +36,7 @@ def test_the_closure_follows_lazy_and_relative_imports():
     and the vLLM engine through a lazy import; figures no longer import the graders."""
     files = {p.relative_to(stage_deps.LIB).as_posix() for p in stage_deps.closure({"z1.inference"})}
     assert {"z1/inference.py", "z1/generations.py", "z1/engines/gather.py", "z1/engines/base.py",
-            "z1/engines/vllm.py", "z1/thinking.py"} <= files
+            "z1/engines/vllm.py", "z1/thinking/__init__.py", "z1/thinking/sweep.py"} <= files
     assert not any(f.startswith("z1/sft/") for f in files)
     figures = stage_deps.code_deps(STAGES["figures"])
     assert "lib/z1/evaluation.py" not in figures and "lib/z1/sandbox" not in figures

@@ -24,7 +24,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 LIB = REPO / "lib"
-PACKAGES = ("lib/z1/assets", "lib/z1/sft", "lib/z1/engines", "lib/z1/benchmarks", "lib/z1/sandbox", "lib/z1/stages", "lib/z1/explore")
+PACKAGES = ("lib/z1/assets", "lib/z1/sft", "lib/z1/thinking", "lib/z1/engines", "lib/z1/benchmarks", "lib/z1/sandbox", "lib/z1/stages", "lib/z1/explore")
 SECTIONS = ("assets", "compute", "data", "sft", "inference", "evaluation", "figures")
 MARK = "      # code: the stage's import closure in lib/z1 (python -m z1.stage_deps; tests/test_dvc_deps.py)"
 

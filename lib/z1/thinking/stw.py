@@ -1,0 +1,209 @@
+"""Z1's Shifted Thinking Window (see z1.thinking for both modes) and the no-cap run."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from z1.engines.base import Completion, Request, Sampling
+from z1.prompts import (
+    HINT,
+    HINT_BOXED,
+    THINK_CLOSE,
+)
+from z1.thinking.common import (
+    GREEDY,
+    STWOptions,
+    ThinkingRecord,
+    _answer_budget_tokens,
+    _check_common,
+    _check_window,
+    _encode,
+    _generate,
+    _prepare,
+    _Prompt,
+    _reject_unknown,
+    _sample_seed,
+    _tokens_through,
+    stw_options,
+)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# STW
+@dataclass(frozen=True)
+class _STWConfig:
+    window: int
+    window_requested: int
+    max_tokens: int
+    sampling: Sampling
+    stop: tuple[str, ...]
+    stop_token_ids: tuple[int, ...]
+    hint: str
+    opts: STWOptions
+    mode: str
+    notes: tuple[str, ...] = ()
+
+
+_HINT_NAMES = {"plain": HINT, "default": HINT, "boxed": HINT_BOXED}
+
+
+def resolve_hint(hint: str) -> str:
+    """A hint string; the names "plain"/"default" (HINT) and "boxed" (HINT_BOXED) are accepted."""
+    if not isinstance(hint, str):
+        raise TypeError("hint must be a string")
+    return _HINT_NAMES.get(hint, hint)
+
+
+def _stw_config(window, max_tokens, sampling, stop, stop_token_ids, hint, mode, options, overrides) -> _STWConfig:
+    _check_window(window)
+    _check_common(max_tokens, sampling, stop)
+    hint = resolve_hint(hint)
+    opts = stw_options(mode, options, **overrides)
+    notes = []
+    w = window
+    if window > max_tokens and opts.clamp_window:
+        w = max_tokens
+        notes.append(f"window {window} > max_tokens {max_tokens}: clamped to {max_tokens}")
+    return _STWConfig(w, window, max_tokens, sampling, tuple(stop), tuple(int(t) for t in stop_token_ids),
+                      hint, opts, mode, tuple(notes))
+
+
+def _pass1_request(p: _Prompt, cfg: _STWConfig, max_tokens: int | None = None) -> Request:
+    return Request(p.ids, max_tokens or cfg.window, stop=cfg.stop if cfg.opts.stop_ends_window else (),
+                   stop_token_ids=cfg.stop_token_ids, sampling=cfg.sampling)
+
+
+def _answer_budget(cfg: _STWConfig) -> int:
+    return _answer_budget_tokens(cfg.opts.answer_budget, cfg.max_tokens, cfg.window)
+
+
+def _stw_finish(engine, prompts: list[_Prompt], pass1: list[list[Completion]], cfg: _STWConfig,
+                t_pass1: float, method: str = "shifted_thinking_window", progress: bool = False) -> list[ThinkingRecord]:
+    """Everything after pass 1: decide, run pass 2 for capped samples, build the records."""
+    opts = cfg.opts
+    tok = engine.tokenizer
+    hint_ids = _encode(engine, cfg.hint) if opts.pass2_as_ids else None
+    budget = _answer_budget(cfg)
+    options = {"mode": cfg.mode, **opts.to_dict(), "stop": list(cfg.stop), "stop_token_ids": list(cfg.stop_token_ids),
+               "sampling": cfg.sampling.to_dict(), "answer_budget_tokens": budget}
+
+    # which samples go to pass 2, and how
+    jobs: list[tuple] = []  # (prompt idx, [sample idxs], source sample, request)
+    for i, (p, outs) in enumerate(zip(prompts, pass1, strict=True)):
+        if opts.per_sample:
+            for j, c in enumerate(outs):
+                if c.finish_reason == "length" and budget > 0:
+                    ids = list(p.ids) + list(c.token_ids) + list(hint_ids) if opts.pass2_as_ids else \
+                        _encode(engine, p.text + c.text + cfg.hint, p.add_special)
+                    jobs.append((i, [j], j, Request(tuple(ids), budget, stop=cfg.stop, stop_token_ids=cfg.stop_token_ids,
+                                                    sampling=_sample_seed(cfg.sampling, j))))
+        elif outs[0].finish_reason == "length" and budget > 0:
+            c = outs[0]
+            ids = list(p.ids) + list(c.token_ids) + list(hint_ids) if opts.pass2_as_ids else \
+                _encode(engine, p.text + c.text + cfg.hint, p.add_special)
+            jobs.append((i, list(range(len(outs))), 0, Request(tuple(ids), budget, stop=cfg.stop,
+                                                               stop_token_ids=cfg.stop_token_ids, sampling=cfg.sampling)))
+    p2_outs, t_pass2 = _generate(engine, [j[3] for j in jobs], progress=progress)
+    pass2: dict[tuple[int, int], tuple[Completion, Request, int]] = {}
+    for (i, samples, src, req), outs in zip(jobs, p2_outs, strict=True):
+        for k, j in enumerate(samples):
+            pass2[(i, j)] = (outs[k], req, src)
+
+    records = []
+    for i, (p, outs) in enumerate(zip(prompts, pass1, strict=True)):
+        for j, c in enumerate(outs):
+            decider = j if opts.per_sample else 0
+            hit = outs[decider].finish_reason == "length"
+            notes = list(cfg.notes)
+            rec = ThinkingRecord(
+                method=method, prompt_index=i, sample_index=j, prompt_tokens=len(p.ids), window=cfg.window,
+                window_requested=cfg.window_requested, max_tokens=cfg.max_tokens,
+                pass1_token_ids=list(c.token_ids), pass1_text=c.text, pass1_finish_reason=c.finish_reason,
+                window_hit=hit, hint=cfg.hint if hit else None, answer=c.text, trajectory=c.text,
+                thinking_tokens=len(c.token_ids), thinking_tokens_only=len(c.token_ids),
+                finish_reason=c.finish_reason, pass1_cached_prompt_tokens=c.cached_prompt_tokens,
+                decided_by_sample=decider, timings={"pass1_s": t_pass1}, options=options, notes=notes)
+            if not hit and c.finish_reason != "length":
+                k = _tokens_through(tok, c.token_ids, THINK_CLOSE)
+                if k is not None:
+                    rec.thinking_tokens_only = k
+            if hit:
+                if (i, j) in pass2:
+                    a, req, src = pass2[(i, j)]
+                    rec.pass2_prompt_tokens = len(req.prompt_ids)
+                    rec.pass2_token_ids, rec.pass2_text = list(a.token_ids), a.text
+                    rec.pass2_finish_reason, rec.pass2_cached_prompt_tokens = a.finish_reason, a.cached_prompt_tokens
+                    rec.pass2_from_sample = src
+                    rec.answer, rec.finish_reason = a.text, a.finish_reason
+                    rec.timings["pass2_s"] = t_pass2
+                    thinking_text = outs[src].text
+                else:  # no answer budget left (corrected mode with W == M)
+                    rec.answer, rec.finish_reason = "", "length"
+                    rec.notes.append("no token budget left for the answer (window == max_tokens)")
+                    thinking_text = c.text
+                rec.trajectory = (thinking_text + cfg.hint + rec.answer) if opts.keep_thinking else rec.answer
+            elif c.finish_reason == "length" and not opts.per_sample:
+                rec.notes.append("capped, but sample 0 finished: graded on cut-off thinking (authors' n>1 defect)")
+            records.append(rec)
+    return records
+
+
+def shifted_thinking_window(
+    engine,
+    prompts: Sequence,
+    *,
+    window: int,
+    max_tokens: int,
+    sampling: Sampling = GREEDY,
+    stop: Sequence[str] = (),
+    stop_token_ids: Sequence[int] = (),
+    mode: str = "corrected",
+    hint: str = HINT,
+    options: STWOptions | Mapping | None = None,
+    progress: bool = False,
+    **overrides,
+) -> list[ThinkingRecord]:
+    """Z1's Shifted Thinking Window; see the module docstring for both modes.
+
+    Returns one record per (prompt, sample), prompt-major.  ``overrides`` are STWOptions fields
+    (flip one difference at a time); ``options`` replaces the mode's preset.  ``hint`` is the text
+    appended after capped thinking (``HINT``; the names "plain" and "boxed" select HINT / HINT_BOXED).
+    ``stop_token_ids`` always end pass 1 (they are EOS-like, e.g. ``<|im_end|>``).
+    """
+    cfg = _stw_config(window, max_tokens, sampling, stop, stop_token_ids, hint, mode, options, overrides)
+    ps = _prepare(engine, prompts)
+    if not ps:
+        return []
+    pass1, t1 = _generate(engine, [_pass1_request(p, cfg) for p in ps], retain=cfg.window, progress=progress)
+    return _stw_finish(engine, ps, pass1, cfg, t1, progress=progress)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# no cap
+def no_cap(engine, prompts: Sequence, *, max_tokens: int, sampling: Sampling = GREEDY, stop: Sequence[str] = (),
+           stop_token_ids: Sequence[int] = (), window: int | None = None, progress: bool = False,
+           **ignored) -> list[ThinkingRecord]:
+    """Plain generation to max_tokens (``window`` is accepted and ignored, so sweeps can pass it).
+
+    thinking_tokens = len(token_ids) of the whole response (the paper's count with W = max_tokens).
+    """
+    _check_common(max_tokens, sampling, stop)
+    _reject_unknown("no_cap", ignored)
+    ps = _prepare(engine, prompts)
+    reqs = [Request(p.ids, max_tokens, stop=tuple(stop), stop_token_ids=tuple(stop_token_ids), sampling=sampling)
+            for p in ps]
+    outs, t = _generate(engine, reqs, progress=progress)
+    options = {"stop": list(stop), "stop_token_ids": list(stop_token_ids), "sampling": sampling.to_dict()}
+    recs = []
+    for i, (p, cs) in enumerate(zip(ps, outs, strict=True)):
+        for j, c in enumerate(cs):
+            k = _tokens_through(engine.tokenizer, c.token_ids, THINK_CLOSE) if c.finish_reason == "stop" else None
+            recs.append(ThinkingRecord(
+                method="no_cap", prompt_index=i, sample_index=j, prompt_tokens=len(p.ids), window=None,
+                window_requested=window, max_tokens=max_tokens, pass1_token_ids=list(c.token_ids), pass1_text=c.text,
+                pass1_finish_reason=c.finish_reason, window_hit=False, hint=None, answer=c.text, trajectory=c.text,
+                thinking_tokens=len(c.token_ids), thinking_tokens_only=k if k is not None else len(c.token_ids),
+                finish_reason=c.finish_reason, pass1_cached_prompt_tokens=c.cached_prompt_tokens,
+                timings={"pass1_s": t}, options=options))
+    return recs
