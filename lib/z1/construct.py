@@ -35,7 +35,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +42,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from z1 import data, decontam, provenance
+from z1 import atomic, data, decontam, provenance
 from z1.benchmarks.base import Problem
 from z1.engines.base import FINISH_REASONS, Request, Sampling
 
@@ -215,12 +214,7 @@ def settings_key(settings: Mapping) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic.write_text(path, text, fsync=True)
 
 
 def write_shard(path: Path, rows: Sequence[Mapping]) -> None:

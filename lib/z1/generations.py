@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+
+from z1 import atomic
 
 
 class RowError(ValueError):
@@ -134,9 +135,7 @@ def keep_only(path: Path, keys: set[str]) -> int:
         else:
             dropped += 1
     if dropped:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(b"".join(kept))
-        os.replace(tmp, path)
+        atomic.write_bytes(path, b"".join(kept))
     return dropped
 
 

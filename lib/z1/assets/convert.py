@@ -10,13 +10,14 @@ import os
 import shutil
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from z1 import atomic
 from z1.assets.registry import MANIFEST, MANIFEST_VERSION, AssetError, sha256_file
+from z1.dtypes import torch_dtype
 
 log = logging.getLogger("z1.assets")
 
@@ -41,9 +42,7 @@ def _manifest_matches(out_dir: Path, expect: dict[str, Any]) -> dict[str, Any] |
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    atomic.write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 @contextmanager
@@ -54,13 +53,7 @@ def _atomic_dir(out_dir: Path) -> Iterator[Path]:
     try:
         yield tmp
         _make_readable(tmp)
-        if out_dir.exists():  # stale or mismatching output: move it aside, then swap
-            old = out_dir.with_name(f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}")
-            os.replace(out_dir, old)
-            os.replace(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
+        atomic.replace_dir(tmp, out_dir)  # a stale or mismatching output is moved aside, then removed
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -92,12 +85,10 @@ def _versions() -> dict[str, str]:
 
 
 def _dtype(name: str):
-    import torch
-
-    dtype = getattr(torch, str(name).removeprefix("torch."), None)
-    if not isinstance(dtype, torch.dtype):
-        raise AssetError(f"unknown storage_dtype {name!r}; use bfloat16, float16 or float32")
-    return dtype
+    try:
+        return torch_dtype(name)
+    except ValueError:
+        raise AssetError(f"unknown storage_dtype {name!r}; use bfloat16, float16 or float32") from None
 
 
 # --------------------------------------------------------------------------------------------------

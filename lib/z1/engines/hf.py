@@ -31,18 +31,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .base import Completion, Request, check_requests, encode_chat_with_tokenizer, eos_ids_of, find_stop
+from z1.dtypes import torch_dtype
 
-_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-           "float16": torch.float16, "fp16": torch.float16}
+from .base import Completion, Request, check_requests, encode_chat_with_tokenizer, eos_ids_of, find_stop
 
 
 def _dtype(d) -> torch.dtype:
-    if isinstance(d, torch.dtype):
-        return d
-    if d not in _DTYPES:
-        raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {d!r}")
-    return _DTYPES[d]
+    return torch_dtype(d)
 
 
 @dataclass

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from z1 import atomic
+from z1.dtypes import torch_dtype
 from z1.sft import DEFAULT_SETTINGS, LOSS_AVERAGING
 from z1.sft.examples import SFTCollator, _ListDataset, build_dataset, pack_examples, validate_rows
 
@@ -68,10 +70,7 @@ def resolve_settings(settings: Mapping[str, Any] | None) -> dict:
 
 
 def _torch_dtype(name: str):
-    import torch
-
-    return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-            "float16": torch.float16, "fp16": torch.float16}[str(name)]
+    return torch_dtype(name)
 
 
 def _load_tokenizer(model_dir):
@@ -335,12 +334,7 @@ def _finalize(tmp: Path, model_dir, tokenizer, save_dtype, *, lora: bool):
 
 
 def _atomic_replace(tmp: Path, out_dir: Path):
-    old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-    if out_dir.exists():
-        out_dir.rename(old)
-    tmp.rename(out_dir)
-    if old.exists():
-        shutil.rmtree(old)
+    atomic.replace_dir(tmp, out_dir)
 
 
 def _jsonable(obj):
