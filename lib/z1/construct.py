@@ -213,13 +213,9 @@ def settings_key(settings: Mapping) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    atomic.write_text(path, text, fsync=True)
-
-
 def write_shard(path: Path, rows: Sequence[Mapping]) -> None:
     """One JSONL line per trajectory, written atomically: a kill leaves the old state or the whole shard."""
-    _write_atomic(path, "".join(json.dumps(dict(r)) + "\n" for r in rows))
+    atomic.write_text(path, "".join(json.dumps(dict(r)) + "\n" for r in rows), fsync=True)
 
 
 def read_shard(path: Path, expected: Sequence[tuple[str, str]]) -> list[dict] | None:
@@ -311,7 +307,8 @@ def regenerate(data_cfg: Mapping, *, engine, tokenizer, teacher: str, work_dir: 
                                    sampling=sampling, shard_size=shard_size)
     shard_dir = Path(work_dir) / settings_key(settings)
     shard_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomic(shard_dir / "settings.json", json.dumps(settings, indent=2, sort_keys=True, default=str) + "\n")
+    atomic.write_text(shard_dir / "settings.json", json.dumps(settings, indent=2, sort_keys=True, default=str) + "\n",
+                      fsync=True)
     rows, shard_counts = generate_in_shards(engine, jobs, list(levels), shard_dir=shard_dir, shard_size=shard_size,
                                             max_tokens=max_tokens, sampling=sampling, progress=progress)
 

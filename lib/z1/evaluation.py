@@ -125,5 +125,6 @@ def write_results(samples: pd.DataFrame, summary: pd.DataFrame, results_dir: Pat
         "results": nested_metrics(summary),
     }
     paths["metrics"].write_text(json.dumps(doc, indent=2) + "\n")
-    paths["headline"] = headline.write(results_dir / "metrics" / "headline" / "evaluation.json", headline.evaluation(summary))
+    paths["headline"] = headline.write(headline.path(results_dir / "metrics", "evaluation"),
+                                       headline.evaluation(summary))
     return paths

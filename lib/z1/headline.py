@@ -53,6 +53,11 @@ def evaluation(summary: pd.DataFrame) -> dict:
     return out
 
 
+def path(metrics_dir: str | Path, stage: str) -> Path:
+    """Where a stage's headline numbers go (the stage's DVC metrics file in dvc.yaml)."""
+    return Path(metrics_dir) / "headline" / f"{stage}.json"
+
+
 def write(path: str | Path, numbers: Mapping) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -73,7 +73,9 @@ class Paths:
 
     def headline(self, stage: str) -> Path:
         """The stage's few headline numbers, the DVC metrics (z1.headline)."""
-        return self.metrics / "headline" / f"{stage}.json"
+        from z1 import headline
+
+        return headline.path(self.metrics, stage)
 
     @property
     def figures(self) -> Path:

@@ -87,5 +87,5 @@ def save_results(train_metrics: Mapping[str, Any], *, model_dir: str | Path, res
     Path(metrics_path).parent.mkdir(parents=True, exist_ok=True)
     Path(metrics_path).write_text(json.dumps({"provenance": provenance.base(profile), "base_model": dict(base_model),
                                               **train_metrics}, indent=2, default=str) + "\n")
-    headline.write(Path(metrics_path).parent / "headline" / "sft.json", headline.sft(train_metrics))
+    headline.write(headline.path(Path(metrics_path).parent, "sft"), headline.sft(train_metrics))
     return log

@@ -36,10 +36,6 @@ from z1.dtypes import torch_dtype
 from .base import Completion, Request, check_requests, encode_chat_with_tokenizer, eos_ids_of, find_stop
 
 
-def _dtype(d) -> torch.dtype:
-    return torch_dtype(d)
-
-
 @dataclass
 class _Row:
     """One sample being generated (a request expands into n rows)."""
@@ -108,7 +104,7 @@ class HFEngine:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.model_dir = str(model_dir)
         self.device = torch.device(device)
-        self.dtype = _dtype(dtype)
+        self.dtype = torch_dtype(dtype)
         self.batch_size = int(batch_size)
         self.kv_reuse = bool(kv_reuse)
         self.kv_store_calls = int(kv_store_calls)

@@ -193,33 +193,33 @@ def run_all(driver, *, timeout: float = 180, server: LabServer) -> None:
     raise LabError(f"the notebook's cells did not all run within {timeout} s\nserver log:\n{server.tail()}")
 
 
-def set_text(driver, label: str, value: str) -> None:
-    """Type ``value`` into the ipywidgets text field whose description is ``label``."""
+def _labelled(driver, label: str):
+    """The ipywidgets row whose description is ``label``."""
     for box in driver.find_elements("css selector", ".widget-inline-hbox"):
         labels = box.find_elements("css selector", "label")
         if labels and labels[0].text.strip() == label:
-            field = box.find_element("css selector", "input, textarea")
-            field.clear()
-            field.send_keys(value)
-            field.send_keys("\t")  # ipywidgets sync a Text's value on change / blur
-            return
+            return box
     raise LabError(f"no widget labelled {label!r}")
+
+
+def set_text(driver, label: str, value: str) -> None:
+    """Type ``value`` into the ipywidgets text field whose description is ``label``."""
+    field = _labelled(driver, label).find_element("css selector", "input, textarea")
+    field.clear()
+    field.send_keys(value)
+    field.send_keys("\t")  # ipywidgets sync a Text's value on change / blur
 
 
 def select_option(driver, label: str, text: str) -> None:
     """Choose the option whose text starts with ``text`` in the ipywidgets dropdown labelled ``label``."""
     from selenium.webdriver.support.ui import Select
 
-    for box in driver.find_elements("css selector", ".widget-inline-hbox"):
-        labels = box.find_elements("css selector", "label")
-        if labels and labels[0].text.strip() == label:
-            select = Select(box.find_element("css selector", "select"))
-            for option in select.options:
-                if option.text.startswith(text):
-                    select.select_by_visible_text(option.text)
-                    return
-            raise LabError(f"dropdown {label!r} has no option starting with {text!r}")
-    raise LabError(f"no widget labelled {label!r}")
+    select = Select(_labelled(driver, label).find_element("css selector", "select"))
+    for option in select.options:
+        if option.text.startswith(text):
+            select.select_by_visible_text(option.text)
+            return
+    raise LabError(f"dropdown {label!r} has no option starting with {text!r}")
 
 
 def click_button(driver, text: str) -> None:

@@ -69,10 +69,6 @@ def resolve_settings(settings: Mapping[str, Any] | None) -> dict:
     return s
 
 
-def _torch_dtype(name: str):
-    return torch_dtype(name)
-
-
 def _load_tokenizer(model_dir):
     from transformers import AutoTokenizer
 
@@ -204,9 +200,9 @@ def train(model_dir, rows, out_dir, settings: Mapping[str, Any], *, resume: bool
     from transformers.trainer_utils import get_last_checkpoint
 
     set_seed(int(s["seed"]))
-    compute_dtype = _torch_dtype(s["dtype"])
+    compute_dtype = torch_dtype(s["dtype"])
     lora = s["lora"]
-    load_dtype = compute_dtype if lora else _torch_dtype(s["master_dtype"] or s["dtype"])
+    load_dtype = compute_dtype if lora else torch_dtype(s["master_dtype"] or s["dtype"])
     if not torch.cuda.is_available() and compute_dtype == torch.float32:
         load_dtype = torch.float32
     model = _load_model(model_dir, dtype=load_dtype, attn_implementation=s["attn_implementation"])
@@ -263,7 +259,7 @@ def train(model_dir, rows, out_dir, settings: Mapping[str, Any], *, resume: bool
     session_tokens = trainer.state.num_input_tokens_seen - getattr(trainer, "_initial_num_input_tokens_seen", 0)
 
     # ---- final save: temp dir, then rename ----
-    save_dtype = _torch_dtype(s["save_dtype"] or s["dtype"])
+    save_dtype = torch_dtype(s["save_dtype"] or s["dtype"])
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
     if _is_main_process() and tmp.exists():
         shutil.rmtree(tmp)
@@ -301,7 +297,7 @@ def train(model_dir, rows, out_dir, settings: Mapping[str, Any], *, resume: bool
         shutil.copy(log_path, tmp / "train_log.csv") if log_path.exists() else None
         (tmp / "data_report.json").write_text(json.dumps(report, indent=2))
         (tmp / "sft_metrics.json").write_text(json.dumps({**metrics, "settings": _jsonable(s)}, indent=2))
-        _atomic_replace(tmp, out_dir)
+        atomic.replace_dir(tmp, out_dir)
     return metrics
 
 
@@ -331,10 +327,6 @@ def _finalize(tmp: Path, model_dir, tokenizer, save_dtype, *, lora: bool):
     tokenizer.save_pretrained(str(tmp))
     for junk in ("training_args.bin",):
         (tmp / junk).unlink(missing_ok=True)
-
-
-def _atomic_replace(tmp: Path, out_dir: Path):
-    atomic.replace_dir(tmp, out_dir)
 
 
 def _jsonable(obj):
