@@ -9,6 +9,9 @@ continuation; the marker ``<EOS>`` in it becomes the EOS token; when the script'
 without EOS the model repeats its last character forever (a model that never stops).  The engine
 records every request it receives (``calls``) and reports ``cached_prompt_tokens`` as the longest
 prefix a previous prompt + output shares with the new prompt (an ideal prefix cache).
+``Request.force_ids`` are honoured like the real engines do; after the forced span the script is
+asked again with the whole context so far (prompt + generated text), as a two-pass run would ask
+it for the prompt + pass 1 + hint.
 """
 
 from __future__ import annotations
@@ -119,21 +122,31 @@ class FakeEngine:
             samples = []
             for j in range(r.sampling.n):
                 stream = script_tokens(self.tokenizer, self.script(prompt_text, j))
-                samples.append(self._run(r, stream, cached))
+                rescript = lambda ids, j=j, pt=prompt_text: script_tokens(  # noqa: E731
+                    self.tokenizer, self.script(pt + self.tokenizer.decode(ids, skip_special_tokens=True), j))
+                samples.append(self._run(r, stream, cached, rescript))
                 new_history.append(tuple(r.prompt_ids) + tuple(samples[-1].token_ids))
             out.append(samples)
         self.history += new_history
         return out
 
-    def _run(self, r: Request, stream: list[int], cached: int) -> Completion:
+    def _run(self, r: Request, stream: list[int], cached: int, rescript=None) -> Completion:
         ids: list[int] = []
         k = 0
         while True:
-            if k < len(stream):
-                t = stream[k]
+            forced = r.forced_token(len(ids))
+            if forced is not None:
+                t = forced
+                if r.forced_token(len(ids) + 1) is None and rescript is not None:
+                    stream, k = None, 0  # after the forced span the "model" continues from the new context
             else:
-                t = stream[-1] if stream else ord(".") + 10
-            k += 1
+                if stream is None:
+                    stream = rescript(ids)
+                if k < len(stream):
+                    t = stream[k]
+                else:
+                    t = stream[-1] if stream else ord(".") + 10
+                k += 1
             ids.append(t)
             if t == EOS or t in r.stop_token_ids:
                 if len(ids) >= r.max_tokens and self.eos_at_limit == "length":

@@ -167,12 +167,19 @@ def test_hf_kv_continuation_equals_reencoding(hf, prompts):
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["corrected", "paper"])
 def test_hf_window_sweep_equals_independent_runs(hf, prompts, mode):
+    """The shared greedy sweep gives the independent runs' final texts; in corrected mode the
+    one-pass window (the hint forced inside one decode, Request.force_ids) gives the two-pass
+    records themselves, record for record."""
+    from test_thinking import _comparable
+
     windows, max_tokens = [4, 12, 24], 40
     hf.clear_kv_store()
     swept = thinking.window_sweep(hf, prompts, windows, max_tokens=max_tokens, mode=mode)
     if mode == "corrected":
         capped = [r for r in swept[12] if r.window_hit]
         assert capped and all(r.pass2_cached_prompt_tokens >= r.prompt_tokens + 11 for r in capped)
+        hf.clear_kv_store()
+        one = thinking.window_sweep(hf, prompts, windows, max_tokens=max_tokens, one_pass=True)
     for w in windows:
         hf.clear_kv_store()
         ind = thinking.shifted_thinking_window(hf, prompts, window=w, max_tokens=max_tokens, mode=mode)
@@ -180,6 +187,19 @@ def test_hf_window_sweep_equals_independent_runs(hf, prompts, mode):
         assert [r.trajectory for r in swept[w]] == [r.trajectory for r in ind], w
         assert [r.thinking_tokens for r in swept[w]] == [r.thinking_tokens for r in ind], w
         assert [r.window_hit for r in swept[w]] == [r.window_hit for r in ind], w
+        if mode == "corrected":
+            assert _comparable(one[w]) == _comparable(ind), w
+            assert any(r.window_hit for r in ind) or w == 24
+
+
+@pytest.mark.slow
+def test_hf_one_pass_sampled_each_sample_its_own_window(hf, prompts):
+    s = Sampling(temperature=1.0, seed=5, n=3)
+    sampled = thinking.shifted_thinking_window(hf, prompts[:2], window=6, max_tokens=24, sampling=s, one_pass=True)
+    capped = [r for r in sampled if r.window_hit]
+    assert capped and all(len(r.pass1_token_ids) == 6 and r.pass2_from_sample == r.sample_index for r in capped)
+    assert all(r.trajectory == r.pass1_text + r.hint + r.answer and r.answer for r in capped)
+    assert len({tuple(r.pass1_token_ids) for r in sampled}) > 1  # the samples differ: each hit its own window
 
 
 def test_hf_unrelated_prompts_are_not_continued(hf, prompts):

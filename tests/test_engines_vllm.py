@@ -36,12 +36,25 @@ SCRIPT = textwrap.dedent('''
             out["seeded"] = [[x.token_ids for x in a] == [x.token_ids for x in b], a[0].token_ids != a[1].token_ids]
             windows, mt = [4, 12, 24], 40
             swept = thinking.window_sweep(eng, ps, windows, max_tokens=mt)
-            same = {}
+            one = thinking.window_sweep(eng, ps, windows, max_tokens=mt, one_pass=True)
+
+            def strip(r):  # what a record says about the sample, not how it was produced
+                d = r.to_dict()
+                d["options"].pop("one_pass", None)
+                return d | {"timings": {}, "pass1_cached_prompt_tokens": None, "pass2_cached_prompt_tokens": None}
+
+            same, one_same = {}, {}
             for w in windows:
                 ind = thinking.shifted_thinking_window(eng, ps, window=w, max_tokens=mt)
                 same[w] = [[r.answer for r in swept[w]] == [r.answer for r in ind],
                            [r.thinking_tokens for r in swept[w]] == [r.thinking_tokens for r in ind]]
-            out["sweep_same"] = same
+                one_same[w] = [[strip(r) for r in one[w]] == [strip(r) for r in ind], sum(r.window_hit for r in ind)]
+            out["sweep_same"], out["one_pass_same"] = same, one_same
+            s = Sampling(temperature=1.0, seed=5, n=3)
+            sampled = thinking.shifted_thinking_window(eng, ps, window=6, max_tokens=mt, sampling=s, one_pass=True)
+            out["one_pass_sampled"] = [[r.window_hit, len(r.pass1_token_ids), r.pass2_from_sample == r.sample_index,
+                                        r.trajectory == r.pass1_text + r.hint + r.answer] for r in sampled
+                                       if r.window_hit]
             p0 = tuple(ps[1])
             lo = eng.generate([Request(p0, 12), Request(p0, 12, lora_path=lora_dir), Request(p0, 12)])
             out["lora"] = [x[0].token_ids for x in lo]
@@ -88,6 +101,10 @@ def test_vllm_backend_in_subprocess(ci_model_dir, tmp_path):
     assert res["eos_in_last_slot"] == ["stop", True]  # vLLM 0.32: stop is checked before the length cap
     assert res["seeded"] == [True, True]
     assert all(v == [True, True] for v in res["sweep_same"].values()), res["sweep_same"]
+    # one-pass STW (hint forced by the logits processor) = the two-pass corrected run, record for record
+    assert all(same for same, _ in res["one_pass_same"].values()), res["one_pass_same"]
+    assert sum(hits for _, hits in res["one_pass_same"].values()) > 0  # the comparison covers capped samples
+    assert res["one_pass_sampled"] and all(r == [True, 6, True, True] for r in res["one_pass_sampled"])
     assert res["info"]["engine"] == "vllm" and res["info"]["dtype"] == "float32"
     base, adapted, base_again = res["lora"]  # one engine serves the base model and the adapter
     assert base == base_again and adapted != base

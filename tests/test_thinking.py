@@ -537,3 +537,91 @@ def test_window_sweep_passes_answer_budget_to_every_method(eng, function):
         (r,) = out[w]
         assert r.window_hit and r.options["answer_budget_tokens"] == 7 and r.pass2_finish_reason == "stop"
     assert [c[0].max_tokens for c in eng.calls[1:]] == [7, 7]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# one-pass shifted thinking window (Request.force_ids)
+ONE_PASS_QS = ["easy", "hard", "edge8", "edge9", "edge16", "edge17", "pipe", "mixed", "mixed2"]
+
+
+def _comparable(records) -> list[dict]:
+    """What a record says about the sample (not how it was produced: timings, cache hits, the
+    one_pass flag in options)."""
+    out = []
+    for r in records:
+        d = r.to_dict()
+        d["options"] = {k: v for k, v in d["options"].items() if k != "one_pass"}
+        out.append(d | {"timings": {}, "pass1_cached_prompt_tokens": None, "pass2_cached_prompt_tokens": None})
+    return out
+
+
+@pytest.mark.parametrize("window,budget", [(8, "remaining"), (16, 5), (30, "full"), (M, "remaining")])
+def test_one_pass_equals_two_pass(window, budget):
+    """Record for record: the hint forced after W tokens in one engine call gives what pass 1 + a
+    pass 2 fed with ids gives, for samples that finish before, at and after the window, stop ids
+    inside the window, and no answer budget left (W == M).  (n > 1: the next test; the fake's
+    answers depend on the sample index, which a two-pass pass 2 of one sample does not carry.)"""
+    eng1, eng2 = FakeEngine(script), FakeEngine(script)
+    ps = [chat(eng1, q) for q in ONE_PASS_QS]
+    kw = dict(window=window, max_tokens=M, answer_budget=budget, stop_token_ids=[PIPE])
+    two = shifted_thinking_window(eng1, ps, **kw)
+    one = shifted_thinking_window(eng2, ps, one_pass=True, **kw)
+    assert _comparable(one) == _comparable(two)
+    assert len(eng2.calls) == 1 and len(eng1.calls) == (2 if any(r.window_hit for r in two) and window < M else 1)
+    assert all(r.options["one_pass"] for r in one) and "one_pass" not in two[0].options
+    hit = [r for r in one if r.window_hit and r.pass2_token_ids is not None]
+    assert hit and all(r.answer.startswith("ANS") for r in hit) or window == M
+
+
+def test_one_pass_requests_force_the_hint_after_the_window(eng):
+    hint_ids = eng.tokenizer.encode(P.HINT)
+    (r,) = shifted_thinking_window(eng, [chat(eng, "hard")], window=W, max_tokens=M, one_pass=True)
+    (req,) = eng.calls[0]
+    assert req.force_after == W and list(req.force_ids) == hint_ids
+    assert req.max_tokens == W + len(hint_ids) + (M - W)  # window + hint + the remaining answer budget
+    assert req.stop == () and r.window_hit and r.thinking_tokens == W
+    assert r.pass2_prompt_tokens == len(req.prompt_ids) + W + len(hint_ids)  # what pass 2 would have read
+    assert r.trajectory == r.pass1_text + P.HINT + r.answer and r.answer == "ANS0"
+
+
+def test_one_pass_each_sample_gets_its_own_window():
+    """Under sampling every sample decides for itself: a sibling that finished keeps its text, a
+    capped one gets the hint and its own answer (the authors' sample-0 rule does not apply)."""
+    eng = FakeEngine(script)
+    recs = shifted_thinking_window(eng, [chat(eng, "mixed")], window=W, max_tokens=M, one_pass=True,
+                                   sampling=Sampling(temperature=0.7, seed=1, n=2))
+    assert [r.window_hit for r in recs] == [False, True]
+    assert recs[0].answer == "short" and recs[1].answer == "ANS1" and recs[1].pass2_from_sample == 1
+
+
+def test_one_pass_refuses_what_it_cannot_reproduce(eng):
+    with pytest.raises(ValueError, match="corrected window"):
+        shifted_thinking_window(eng, [chat(eng, "hard")], window=W, max_tokens=M, mode="paper", one_pass=True)
+    with pytest.raises(ValueError, match="corrected window"):
+        shifted_thinking_window(eng, [chat(eng, "hard")], window=W, max_tokens=M, per_sample=False, one_pass=True)
+    with pytest.raises(ValueError, match="stop strings"):
+        shifted_thinking_window(eng, [chat(eng, "hard")], window=W, max_tokens=M, stop=["STOP"], one_pass=True)
+    assert eng.calls == []  # refused before generating
+
+
+def test_one_pass_detects_an_engine_that_does_not_force():
+    class Deaf(FakeEngine):  # ignores force_ids, as an engine without the capability would
+        def generate(self, requests, **kw):
+            return super().generate([Request(r.prompt_ids, r.max_tokens, stop_token_ids=r.stop_token_ids,
+                                             sampling=r.sampling) for r in requests], **kw)
+
+    eng = Deaf(script)
+    with pytest.raises(RuntimeError, match="did not force the hint"):
+        shifted_thinking_window(eng, [chat(eng, "hard")], window=W, max_tokens=M, one_pass=True)
+
+
+def test_window_sweep_one_pass_is_one_engine_call_and_equals_two_pass():
+    windows = [4, 8, 16, 30]
+    eng = FakeEngine(script)
+    ps = [chat(eng, q) for q in ONE_PASS_QS]
+    swept = window_sweep(eng, ps, windows, max_tokens=M, stop_token_ids=[PIPE], one_pass=True)
+    assert len(eng.calls) == 1 and len(eng.calls[0]) == len(ps) * len(windows)
+    assert sorted({r.force_after for r in eng.calls[0]}) == windows
+    for w in windows:
+        two = shifted_thinking_window(FakeEngine(script), ps, window=w, max_tokens=M, stop_token_ids=[PIPE])
+        assert _comparable(swept[w]) == _comparable(two), w

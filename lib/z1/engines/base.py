@@ -59,6 +59,11 @@ class Request:
     stop_token_ids: tuple[int, ...] = ()
     sampling: Sampling = field(default_factory=Sampling)
     lora_path: str | None = None  # vLLM backend with enable_lora: adapter for this request only
+    # Forced tokens (the one-pass shifted thinking window): once ``force_after`` tokens have been
+    # generated without the request finishing, the next ``len(force_ids)`` tokens are ``force_ids``,
+    # whatever the model prefers; then decoding goes on freely up to ``max_tokens``.
+    force_after: int | None = None
+    force_ids: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         # Accept lists for convenience but store tuples (hashable, immutable).
@@ -76,6 +81,20 @@ class Request:
             raise ValueError("Request.prompt_ids is empty: an engine needs at least one prompt token")
         if any(s == "" for s in self.stop):
             raise ValueError("Request.stop contains an empty string")
+        if not isinstance(self.force_ids, tuple):
+            object.__setattr__(self, "force_ids", tuple(int(t) for t in self.force_ids))
+        if (self.force_after is None) != (not self.force_ids):
+            raise ValueError("Request.force_after and Request.force_ids go together: set both or neither")
+        if self.force_after is not None and (isinstance(self.force_after, bool) or not isinstance(self.force_after, int)
+                                             or self.force_after < 0):
+            raise ValueError(f"Request.force_after must be an int >= 0, got {self.force_after!r}")
+
+    def forced_token(self, generated: int) -> int | None:
+        """The id forced as generated token number ``generated`` (0-based), or None (free choice)."""
+        if self.force_after is None:
+            return None
+        k = generated - self.force_after
+        return self.force_ids[k] if 0 <= k < len(self.force_ids) else None
 
 
 @dataclass

@@ -242,7 +242,13 @@ class HFEngine:
         nxt = torch.argmax(logits, dim=-1).tolist()
         for b, row in enumerate(rows):
             s = row.req.sampling
-            if s.greedy or row.finish is not None:
+            if row.finish is not None:
+                continue
+            forced = row.req.forced_token(len(row.out))
+            if forced is not None:  # Request.force_ids: no sampling, the sample's generator is not advanced
+                nxt[b] = forced
+                continue
+            if s.greedy:
                 continue
             x = logits[b] / s.temperature
             if s.top_k > 0 and s.top_k < x.numel():

@@ -27,6 +27,8 @@ from collections.abc import Sequence
 
 from .base import Completion, Request, check_requests, encode_chat_with_tokenizer, eos_ids_of
 
+FORCE_KEY = "z1_force"  # z1.engines.vllm_forcing.KEY (that module imports vLLM; this one imports it lazily)
+
 
 class VLLMEngine:
     name = "vllm"
@@ -78,6 +80,9 @@ class VLLMEngine:
             kw.pop("data_parallel_size")
         kw.update(llm_kwargs or {})
         self._options["llm_kwargs"] = dict(llm_kwargs or {})
+        # Request.force_ids (the one-pass shifted thinking window) runs in vLLM's engine process as a
+        # logits processor, loaded there by its import path (z1.engines.vllm_forcing)
+        kw.setdefault("logits_processors", ["z1.engines.vllm_forcing:ForcedTokens"])
         self.llm = LLM(model=self.model_dir, dtype=self.dtype, **kw)
         self.tokenizer = self.llm.get_tokenizer()
         try:
@@ -146,6 +151,7 @@ class VLLMEngine:
             n=s.n, temperature=s.temperature, top_p=s.top_p, top_k=s.top_k, seed=s.seed,
             max_tokens=r.max_tokens, stop=list(r.stop) or None, stop_token_ids=list(r.stop_token_ids) or None,
             skip_special_tokens=True, include_stop_str_in_output=False,
+            extra_args={FORCE_KEY: [r.force_after, list(r.force_ids)]} if r.force_ids else None,
         )
 
     def generate(

@@ -79,14 +79,22 @@ def _answer_budget(cfg: _STWConfig) -> int:
 
 
 def _stw_finish(engine, prompts: list[_Prompt], pass1: list[list[Completion]], cfg: _STWConfig,
-                t_pass1: float, method: str = "shifted_thinking_window", progress: bool = False) -> list[ThinkingRecord]:
-    """Everything after pass 1: decide, run pass 2 for capped samples, build the records."""
+                t_pass1: float, method: str = "shifted_thinking_window", progress: bool = False,
+                answers: dict | None = None) -> list[ThinkingRecord]:
+    """Everything after pass 1: decide, run pass 2 for capped samples, build the records.
+
+    ``answers`` (the one-pass run): the pass-2 completions already decoded, {(prompt, sample):
+    (completion, pass-2 prompt length)}; then nothing is generated here."""
     opts = cfg.opts
     tok = engine.tokenizer
     hint_ids = _encode(engine, cfg.hint) if opts.pass2_as_ids else None
     budget = _answer_budget(cfg)
     options = {"mode": cfg.mode, **opts.to_dict(), "stop": list(cfg.stop), "stop_token_ids": list(cfg.stop_token_ids),
                "sampling": cfg.sampling.to_dict(), "answer_budget_tokens": budget}
+    if answers is not None:
+        options["one_pass"] = True
+        pass2 = {key: (c, n_prompt, key[1]) for key, (c, n_prompt) in answers.items()}
+        return _stw_records(tok, prompts, pass1, pass2, cfg, options, {"pass1_s": t_pass1}, {}, method)
 
     # which samples go to pass 2, and how
     jobs: list[tuple] = []  # (prompt idx, [sample idxs], source sample, request)
@@ -105,11 +113,17 @@ def _stw_finish(engine, prompts: list[_Prompt], pass1: list[list[Completion]], c
             jobs.append((i, list(range(len(outs))), 0, Request(tuple(ids), budget, stop=cfg.stop,
                                                                stop_token_ids=cfg.stop_token_ids, sampling=cfg.sampling)))
     p2_outs, t_pass2 = _generate(engine, [j[3] for j in jobs], progress=progress)
-    pass2: dict[tuple[int, int], tuple[Completion, Request, int]] = {}
+    pass2: dict[tuple[int, int], tuple[Completion, int, int]] = {}  # (completion, prompt tokens, source sample)
     for (i, samples, src, req), outs in zip(jobs, p2_outs, strict=True):
         for k, j in enumerate(samples):
-            pass2[(i, j)] = (outs[k], req, src)
+            pass2[(i, j)] = (outs[k], len(req.prompt_ids), src)
+    return _stw_records(tok, prompts, pass1, pass2, cfg, options, {"pass1_s": t_pass1}, {"pass2_s": t_pass2}, method)
 
+
+def _stw_records(tok, prompts: list[_Prompt], pass1: list[list[Completion]], pass2: dict, cfg: _STWConfig,
+                 options: dict, timings: dict, pass2_timings: dict, method: str) -> list[ThinkingRecord]:
+    """One record per (prompt, sample) from pass 1 and the pass-2 completions of the capped samples."""
+    opts = cfg.opts
     records = []
     for i, (p, outs) in enumerate(zip(prompts, pass1, strict=True)):
         for j, c in enumerate(outs):
@@ -123,20 +137,20 @@ def _stw_finish(engine, prompts: list[_Prompt], pass1: list[list[Completion]], c
                 window_hit=hit, hint=cfg.hint if hit else None, answer=c.text, trajectory=c.text,
                 thinking_tokens=len(c.token_ids), thinking_tokens_only=len(c.token_ids),
                 finish_reason=c.finish_reason, pass1_cached_prompt_tokens=c.cached_prompt_tokens,
-                decided_by_sample=decider, timings={"pass1_s": t_pass1}, options=options, notes=notes)
+                decided_by_sample=decider, timings=dict(timings), options=options, notes=notes)
             if not hit and c.finish_reason != "length":
                 k = _tokens_through(tok, c.token_ids, THINK_CLOSE)
                 if k is not None:
                     rec.thinking_tokens_only = k
             if hit:
                 if (i, j) in pass2:
-                    a, req, src = pass2[(i, j)]
-                    rec.pass2_prompt_tokens = len(req.prompt_ids)
+                    a, n_prompt, src = pass2[(i, j)]
+                    rec.pass2_prompt_tokens = n_prompt
                     rec.pass2_token_ids, rec.pass2_text = list(a.token_ids), a.text
                     rec.pass2_finish_reason, rec.pass2_cached_prompt_tokens = a.finish_reason, a.cached_prompt_tokens
                     rec.pass2_from_sample = src
                     rec.answer, rec.finish_reason = a.text, a.finish_reason
-                    rec.timings["pass2_s"] = t_pass2
+                    rec.timings.update(pass2_timings)
                     thinking_text = outs[src].text
                 else:  # no answer budget left (corrected mode with W == M)
                     rec.answer, rec.finish_reason = "", "length"
@@ -161,6 +175,7 @@ def shifted_thinking_window(
     mode: str = "corrected",
     hint: str = HINT,
     options: STWOptions | Mapping | None = None,
+    one_pass: bool = False,
     progress: bool = False,
     **overrides,
 ) -> list[ThinkingRecord]:
@@ -170,13 +185,76 @@ def shifted_thinking_window(
     (flip one difference at a time); ``options`` replaces the mode's preset.  ``hint`` is the text
     appended after capped thinking (``HINT``; the names "plain" and "boxed" select HINT / HINT_BOXED).
     ``stop_token_ids`` always end pass 1 (they are EOS-like, e.g. ``<|im_end|>``).
+
+    ``one_pass=True`` runs the corrected mode in a single engine call (see ``one_pass_requests``):
+    the engine forces the hint ids after W thinking tokens and decodes the answer in the same
+    sequence, so there is no pass-2 prefill and no wait for the slowest pass 1; each sample hits its
+    own window under sampling.  The records equal the two-pass run's under greedy decoding (token ids,
+    texts, finish reasons; tests on both engines).
     """
     cfg = _stw_config(window, max_tokens, sampling, stop, stop_token_ids, hint, mode, options, overrides)
     ps = _prepare(engine, prompts)
+    if one_pass:
+        _check_one_pass(cfg)
+        if not ps:
+            return []
+        hint_ids = _encode(engine, cfg.hint)
+        outs, t = _generate(engine, one_pass_requests(ps, cfg, hint_ids), progress=progress)
+        return one_pass_records(engine, ps, outs, cfg, hint_ids, t)
     if not ps:
         return []
     pass1, t1 = _generate(engine, [_pass1_request(p, cfg) for p in ps], retain=cfg.window, progress=progress)
     return _stw_finish(engine, ps, pass1, cfg, t1, progress=progress)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# one pass
+def _check_one_pass(cfg: _STWConfig) -> None:
+    o = cfg.opts
+    if not (o.per_sample and o.pass2_as_ids):
+        raise ValueError("one_pass runs the corrected window (per_sample=True, pass2_as_ids=True): the authors' "
+                         "re-tokenised text pass 2 and their sample-0 rule need two passes (mode='paper' runs them)")
+    if cfg.stop:
+        raise ValueError(f"one_pass cannot take stop strings ({list(cfg.stop)}): the engine would match them across "
+                         "thinking, hint and answer, where the two-pass run matches them in the answer only; use "
+                         "stop_token_ids, or the two-pass run")
+
+
+def one_pass_requests(prompts: list[_Prompt], cfg: _STWConfig, hint_ids: list[int]) -> list[Request]:
+    """One request per prompt: up to W free tokens (the window), then the hint ids forced
+    (``Request.force_ids``), then up to the answer budget.  A sample that stops within W never sees
+    the hint.  With no answer budget (W == M), the window alone."""
+    budget = _answer_budget(cfg)
+    if budget <= 0:
+        return [_pass1_request(p, cfg) for p in prompts]
+    return [Request(p.ids, cfg.window + len(hint_ids) + budget, stop_token_ids=cfg.stop_token_ids,
+                    sampling=cfg.sampling, force_after=cfg.window, force_ids=tuple(hint_ids)) for p in prompts]
+
+
+def one_pass_records(engine, prompts: list[_Prompt], outs: list[list[Completion]], cfg: _STWConfig,
+                     hint_ids: list[int], seconds: float) -> list[ThinkingRecord]:
+    """Split each one-pass completion into pass 1 (the first W ids), the forced hint and the answer,
+    decoded as the two-pass run decodes them, and build the records with the two-pass code."""
+    tok, w, h = engine.tokenizer, cfg.window, len(hint_ids)
+    pass1: list[list[Completion]] = []
+    answers: dict[tuple[int, int], tuple[Completion, int]] = {}
+    for i, (p, cs) in enumerate(zip(prompts, outs, strict=True)):
+        firsts = []
+        for j, c in enumerate(cs):
+            ids = list(c.token_ids)
+            if len(ids) <= w or _answer_budget(cfg) <= 0:  # finished within the window (or no answer budget)
+                firsts.append(c)
+                continue
+            if ids[w:w + h] != list(hint_ids)[:len(ids) - w]:
+                raise RuntimeError(f"engine {getattr(engine, 'name', '?')} did not force the hint after {w} tokens "
+                                   f"(prompt {i}, sample {j}): does it implement Request.force_ids?")
+            firsts.append(Completion(ids[:w], tok.decode(ids[:w], skip_special_tokens=True), "length",
+                                     c.cached_prompt_tokens))
+            a = ids[w + h:]
+            text = tok.decode(a[:-1] if c.finish_reason == "stop" else a, skip_special_tokens=True)
+            answers[(i, j)] = (Completion(a, text, c.finish_reason, None), len(p.ids) + w + h)
+        pass1.append(firsts)
+    return _stw_finish(engine, prompts, pass1, cfg, seconds, answers=answers)
 
 
 # ---------------------------------------------------------------------------------------------------------------

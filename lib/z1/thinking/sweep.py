@@ -16,10 +16,20 @@ from z1.thinking.common import (
     GREEDY,
     ThinkingRecord,
     _check_window,
+    _encode,
     _generate,
     _prepare,
 )
-from z1.thinking.stw import _pass1_request, _stw_config, _stw_finish, no_cap, shifted_thinking_window
+from z1.thinking.stw import (
+    _check_one_pass,
+    _pass1_request,
+    _stw_config,
+    _stw_finish,
+    no_cap,
+    one_pass_records,
+    one_pass_requests,
+    shifted_thinking_window,
+)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -57,6 +67,10 @@ def window_sweep(engine, prompts: Sequence, windows: Sequence[int], *, function:
     shared with window <top> (greedy window sweep)" and ``timings["pass1_shared"] = True``.
     With temperature > 0, ``shared=False``, a single window or another method, every window is an
     independent run (``no_cap`` runs once and is reused for every window).
+
+    One-pass STW (``one_pass=True``): every window's requests go to the engine in one call (the
+    hint forced after each window, z1.thinking.stw.one_pass_requests); nothing is shared but the
+    prompt's prefix cache, and nothing waits for a first round.  Greedy or sampled.
     """
     from z1.thinking import METHODS  # the table lives in the package (it names every method)
 
@@ -75,6 +89,8 @@ def window_sweep(engine, prompts: Sequence, windows: Sequence[int], *, function:
     if fn is no_cap:
         recs = no_cap(engine, prompts, max_tokens=max_tokens, sampling=sampling, progress=progress, **kwargs)
         return {w: recs for w in ws}
+    if fn is shifted_thinking_window and kwargs.pop("one_pass", False):
+        return _one_pass_sweep(engine, prompts, ws, max_tokens, sampling, progress, kwargs)
     if fn not in (shifted_thinking_window, r1_truncation, budget_forcing) or not sampling.greedy or not shared \
             or len(ws) == 1:
         return {w: fn(engine, prompts, window=w, max_tokens=max_tokens, sampling=sampling, progress=progress, **kwargs)
@@ -144,3 +160,22 @@ def _shared_sweep(engine, prompts: Sequence, ws: list[int], fn: Callable, max_to
             r.notes.append(f"pass 1 shared with window {top} (greedy window sweep)")
         out[w] = recs
     return out
+
+
+def _one_pass_sweep(engine, prompts: Sequence, ws: list[int], max_tokens: int, sampling: Sampling, progress: bool,
+                    kwargs: dict) -> dict[int, list[ThinkingRecord]]:
+    """One-pass STW at every window, all windows' requests in one engine call (see window_sweep)."""
+    kw = dict(kwargs)
+    stop, stop_ids = kw.pop("stop", ()), kw.pop("stop_token_ids", ())
+    hint, mode, options = kw.pop("hint", HINT), kw.pop("mode", "corrected"), kw.pop("options", None)
+    cfgs = {w: _stw_config(w, max_tokens, sampling, stop, stop_ids, hint, mode, options, kw) for w in ws}
+    for cfg in cfgs.values():
+        _check_one_pass(cfg)
+    ps = _prepare(engine, prompts)
+    if not ps:
+        return {w: [] for w in ws}
+    hint_ids = _encode(engine, cfgs[ws[0]].hint)
+    reqs = [r for w in ws for r in one_pass_requests(ps, cfgs[w], hint_ids)]
+    outs, t = _generate(engine, reqs, progress=progress)
+    n = len(ps)
+    return {w: one_pass_records(engine, ps, outs[k * n:(k + 1) * n], cfgs[w], hint_ids, t) for k, w in enumerate(ws)}
