@@ -42,6 +42,23 @@ def test_find_stop_earliest_end_like_vllm():
     assert find_stop("abc", ["x"]) is None
 
 
+def test_text_of_a_cut_piece_follows_the_engine():
+    """A piece cut from a completion reads as the engine would have returned it: vLLM holds back a
+    last token whose text ends in a partial character (the whole token), transformers keeps it."""
+    from z1.engines.base import text_of
+
+    class Tok:
+        texts = {(1, 2, 3): "ab \ufffd", (1, 2): "ab", (1,): "a", (): ""}
+
+        def decode(self, ids, skip_special_tokens=True):
+            return self.texts[tuple(ids)]
+
+    vllm_like = type("E", (), {"name": "vllm", "tokenizer": Tok()})()
+    hf_like = type("E", (), {"name": "transformers", "tokenizer": Tok()})()
+    assert text_of(vllm_like, [1, 2, 3]) == "ab" and text_of(hf_like, [1, 2, 3]) == "ab \ufffd"
+    assert text_of(vllm_like, [1, 2]) == "ab"
+
+
 def test_make_engine_rejects_unknown_backend():
     with pytest.raises(ValueError, match="unknown backend"):
         make_engine("tgi", "/nonexistent")

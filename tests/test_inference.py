@@ -366,6 +366,22 @@ def test_stop_string_ends_the_paper_window_and_counts_as_thinking(tmp_path, monk
     assert corrected["window_hit"] is True and corrected["thinking_tokens"] == 32
 
 
+def test_one_pass_stw_rows_equal_the_two_pass_rows(tmp_path, fake_stage):
+    """`one_pass: true` on a method runs the corrected window in one engine call per round; the rows
+    say the same about every sample as the two-pass method's (the option is part of the row key, so
+    switching it regenerates rather than mixing)."""
+    methods = {"two": {"function": "shifted_thinking_window", "mode": "corrected"},
+               "one": {"function": "shifted_thinking_window", "mode": "corrected", "one_pass": True}}
+    cfg = {**CFG, "inference": {**CFG["inference"], "methods": methods}}
+    inference.run(cfg, model_dirs={"m": tmp_path}, out_dir=tmp_path / "gen", progress=False)
+    two, one = (read(tmp_path / "gen" / "m" / "math500" / f"{m}.jsonl") for m in ("two", "one"))
+    strip = lambda r: {k: v for k, v in r["record"].items()  # noqa: E731
+                       if k not in ("timings", "options", "pass1_cached_prompt_tokens", "pass2_cached_prompt_tokens",
+                                    "notes")}
+    assert [strip(r) for r in one] == [strip(r) for r in two] and any(r["record"]["window_hit"] for r in one)
+    assert all(r["record"]["options"]["one_pass"] for r in one) and one[0]["row_key"] != two[0]["row_key"]
+
+
 def test_a_method_can_bring_its_own_windows_and_max_tokens(tmp_path, fake_stage):
     """The paper's R1-Distill grid reaches 8192 while the rest stops at 4096: a method's `windows` and
     `max_tokens` replace the section's for that method only; bad values fail before any engine."""
@@ -393,6 +409,11 @@ def test_a_method_can_bring_its_own_windows_and_max_tokens(tmp_path, fake_stage)
     ({"benchmarks": {"math500": {"n": 0}}}, r"benchmarks.math500.n must be an int >= 1 or null"),
     ({"models": ["m", "z1"]}, r"\['z1'\] have no model directory .*dvc repro assets"),
     ({"merge_jobs": "yes"}, r"inference.merge_jobs must be true or false, got 'yes'"),
+    ({"methods": {"p": {"function": "shifted_thinking_window", "mode": "paper", "one_pass": True}}},
+     r"inference.methods.p.one_pass on math500: one_pass runs the corrected window"),
+    ({"methods": {"s": {"function": "shifted_thinking_window", "one_pass": True}},
+      "benchmarks": {"math500": {"n": 1}, "bigcodebench_hard": {"n": 1}}},
+     r"inference.methods.s.one_pass on bigcodebench_hard: one_pass cannot take stop strings"),
 ])
 def test_bad_settings_fail_before_any_engine_starts(tmp_path, fake_stage, change, match):
     """Every setting is checked before the first token: a bad one fails at once with one line naming

@@ -249,6 +249,14 @@ def validate(inf: Mapping, model_dirs: Mapping[str, Path]) -> dict[str, list]:
         if not problems[name]:
             raise InferenceError(f"inference.benchmarks.{name} selects no problem ({bench_cfg!r})")
     method_plan(inf)
+    for name, mcfg in (inf.get("methods") or {}).items():  # one-pass STW: settings it cannot reproduce
+        opts = {k: v for k, v in (mcfg or {}).items() if k not in PLAN_KEYS}
+        if opts.pop("one_pass", False):
+            for bench in benches:
+                try:
+                    thinking.check_one_pass(**{"stop": benchmarks.stop_strings(bench), **opts})
+                except ValueError as e:
+                    raise InferenceError(f"inference.methods.{name}.one_pass on {bench}: {e}") from None
     return problems
 
 

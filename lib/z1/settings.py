@@ -30,7 +30,7 @@ Scheduler = Literal["linear", "cosine", "cosine_with_restarts", "polynomial", "c
 # options a method entry may pass to its z1.thinking function (besides function, models, windows, max_tokens)
 _STW_OPTIONS = ("per_sample", "answer_budget", "keep_thinking", "stop_ends_window", "pass2_as_ids", "clamp_window")
 METHOD_OPTIONS: dict[str, tuple[str, ...]] = {
-    "shifted_thinking_window": ("stop", "stop_token_ids", "mode", "hint", "options", *_STW_OPTIONS),
+    "shifted_thinking_window": ("stop", "stop_token_ids", "mode", "hint", "options", "one_pass", *_STW_OPTIONS),
     "r1_truncation": ("stop", "stop_token_ids", "think_close", "close_text", "force_text", "answer_budget"),
     "budget_forcing": ("stop", "stop_token_ids", "min_thinking", "max_waits", "end_of_thinking", "wait_text",
                        "final_answer_text", "answer_separator", "answer_budget"),

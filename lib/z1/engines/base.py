@@ -156,6 +156,25 @@ def eos_ids_of(tokenizer, generation_config=None) -> tuple[int, ...]:
     return tuple(out)
 
 
+def text_of(engine, ids: Sequence[int]) -> str:
+    """The text an engine reports for generated ``ids`` that it did not stop itself (no EOS or stop
+    string among them), as when a request ends after exactly these ids.  vLLM's incremental
+    detokenizer holds back a token whose text ends in an incomplete character (a multi-byte
+    character cut by the length cap: the text ends in "\ufffd") and never emits it when the
+    sequence ends there, the token's complete characters included (measured: the last token " \ufffd"
+    left no trailing space); the transformers backend decodes the ids as they are.  Used where
+    z1.thinking cuts one completion into pieces (window sweeps, the one-pass window) so that each
+    piece reads as the engine would have returned it."""
+    ids = list(ids)
+    text = engine.tokenizer.decode(ids, skip_special_tokens=True)
+    if getattr(engine, "name", "") == "vllm":
+        k = len(ids)
+        while k > max(0, len(ids) - 4) and text.endswith("\ufffd"):  # a character has at most 4 bytes
+            k -= 1
+            text = engine.tokenizer.decode(ids[:k], skip_special_tokens=True)
+    return text
+
+
 def find_stop(text: str, stops: Sequence[str]) -> tuple[int, int] | None:
     """Earliest-*ending* stop string in ``text`` (ties: list order), as vLLM 0.32 picks it.
 

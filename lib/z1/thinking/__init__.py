@@ -21,6 +21,13 @@ Shifted Thinking Window (Z1, paper-notes §4)
   token ids always end pass 1; the trajectory is thinking + hint + answer; the answer part is
   graded.  If W == M there is no budget left for an answer: a capped sample gets answer "" (noted).
 
+One pass (``one_pass=True``, corrected mode): instead of two engine calls the engine forces the hint
+ids after W generated tokens and decodes the answer in the same sequence (``Request.force_ids``: a
+logits processor on vLLM, a forced pick on transformers).  The records are the two-pass records
+(same token ids, texts, finish reasons; tests on both engines), without a pass-2 prefill or a
+barrier between the passes; each sample hits its own window under sampling.  It needs no stop
+strings (the engine would match them across thinking, hint and answer).
+
 Every difference is one field of ``STWOptions``; ``PAPER`` and ``CORRECTED`` are the two presets and
 any field can be flipped by keyword (``shifted_thinking_window(..., mode="paper", per_sample=True)``).
 
@@ -75,12 +82,13 @@ from z1.thinking.common import (
     ThinkingRecord,
     stw_options,
 )
-from z1.thinking.stw import no_cap, resolve_hint, shifted_thinking_window
+from z1.thinking.stw import check_one_pass, no_cap, resolve_hint, shifted_thinking_window
 from z1.thinking.sweep import window_sweep
 
 __all__ = [
     "STWOptions", "PAPER", "CORRECTED", "ThinkingRecord", "shifted_thinking_window", "no_cap",
     "r1_truncation", "budget_forcing", "window_sweep", "METHODS", "GREEDY", "stw_options", "resolve_hint",
+    "check_one_pass",
 ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from z1.engines.base import Completion, Request, Sampling
+from z1.engines.base import Completion, Request, Sampling, text_of
 from z1.prompts import (
     HINT,
     HINT_BOXED,
@@ -220,6 +220,13 @@ def _check_one_pass(cfg: _STWConfig) -> None:
                          "stop_token_ids, or the two-pass run")
 
 
+def check_one_pass(*, stop: Sequence[str] = (), mode: str = "corrected", hint: str = HINT,
+                   options: STWOptions | Mapping | None = None, **overrides) -> None:
+    """Raise ValueError when a one-pass run of these STW settings could not equal the two-pass run
+    (checked by the inference stage before any engine starts)."""
+    _check_one_pass(_stw_config(1, 2, GREEDY, stop, (), hint, mode, options, overrides))
+
+
 def one_pass_requests(prompts: list[_Prompt], cfg: _STWConfig, hint_ids: list[int]) -> list[Request]:
     """One request per prompt: up to W free tokens (the window), then the hint ids forced
     (``Request.force_ids``), then up to the answer budget.  A sample that stops within W never sees
@@ -235,7 +242,7 @@ def one_pass_records(engine, prompts: list[_Prompt], outs: list[list[Completion]
                      hint_ids: list[int], seconds: float) -> list[ThinkingRecord]:
     """Split each one-pass completion into pass 1 (the first W ids), the forced hint and the answer,
     decoded as the two-pass run decodes them, and build the records with the two-pass code."""
-    tok, w, h = engine.tokenizer, cfg.window, len(hint_ids)
+    w, h = cfg.window, len(hint_ids)
     pass1: list[list[Completion]] = []
     answers: dict[tuple[int, int], tuple[Completion, int]] = {}
     for i, (p, cs) in enumerate(zip(prompts, outs, strict=True)):
@@ -248,10 +255,9 @@ def one_pass_records(engine, prompts: list[_Prompt], outs: list[list[Completion]
             if ids[w:w + h] != list(hint_ids)[:len(ids) - w]:
                 raise RuntimeError(f"engine {getattr(engine, 'name', '?')} did not force the hint after {w} tokens "
                                    f"(prompt {i}, sample {j}): does it implement Request.force_ids?")
-            firsts.append(Completion(ids[:w], tok.decode(ids[:w], skip_special_tokens=True), "length",
-                                     c.cached_prompt_tokens))
+            firsts.append(Completion(ids[:w], text_of(engine, ids[:w]), "length", c.cached_prompt_tokens))
             a = ids[w + h:]
-            text = tok.decode(a[:-1] if c.finish_reason == "stop" else a, skip_special_tokens=True)
+            text = text_of(engine, a[:-1] if c.finish_reason == "stop" else a)  # "stop": an EOS / stop id ends a
             answers[(i, j)] = (Completion(a, text, c.finish_reason, None), len(p.ids) + w + h)
         pass1.append(firsts)
     return _stw_finish(engine, prompts, pass1, cfg, seconds, answers=answers)

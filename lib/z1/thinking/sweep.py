@@ -7,7 +7,7 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from z1.engines.base import Completion, Sampling
+from z1.engines.base import Completion, Sampling, text_of
 from z1.prompts import (
     HINT,
 )
@@ -34,13 +34,13 @@ from z1.thinking.stw import (
 
 # ---------------------------------------------------------------------------------------------------------------
 # window sweep
-def _truncate(c: Completion, w: int, tokenizer) -> Completion:
+def _truncate(c: Completion, w: int, engine) -> Completion:
     """Pass 1 at window w derived from a greedy pass 1 at a larger window (see window_sweep): a
     completion that fits in w tokens (finished within w, or capped at w itself) is kept as it is."""
     if len(c.token_ids) <= w:
         return c
     ids = list(c.token_ids[:w])
-    return Completion(ids, tokenizer.decode(ids, skip_special_tokens=True), "length", c.cached_prompt_tokens)
+    return Completion(ids, text_of(engine, ids), "length", c.cached_prompt_tokens)
 
 
 def window_sweep(engine, prompts: Sequence, windows: Sequence[int], *, function: str | Callable = "shifted_thinking_window",
@@ -111,7 +111,7 @@ def window_sweep(engine, prompts: Sequence, windows: Sequence[int], *, function:
     pass1, t1 = _generate(engine, [_pass1_request(p, cfg_top) for p in ps], retain=smallest, progress=progress)
     out = {}
     for w, cfg in cfgs.items():
-        derived = [[_truncate(c, cfg.window, engine.tokenizer) for c in cs] for cs in pass1]
+        derived = [[_truncate(c, cfg.window, engine) for c in cs] for cs in pass1]
         recs = _stw_finish(engine, ps, derived, cfg, t1, progress=progress)
         for r in recs:
             r.notes.append(f"pass 1 shared with window {top} (greedy window sweep)")
@@ -148,7 +148,7 @@ def _shared_sweep(engine, prompts: Sequence, ws: list[int], fn: Callable, max_to
     ids = [list(p.ids) for p in ps]
     out = {}
     for w in ws:
-        derived = [[_truncate(c, min(w, max_tokens), engine.tokenizer) for c in cs] for cs in first]
+        derived = [[_truncate(c, min(w, max_tokens), engine) for c in cs] for cs in first]
         recs = fn(engine, ids, window=w, max_tokens=max_tokens, sampling=sampling, progress=progress, pass1=derived,
                   **kwargs)
         for r in recs:
