@@ -34,6 +34,13 @@ def test_dataclasses_validate_and_freeze():
         Sampling(n=0)
     assert Sampling().greedy and not Sampling(temperature=0.1).greedy
     assert Completion([1], "a", "stop").to_dict()["finish_reason"] == "stop"
+    f = Request([1], 20, force_after=3, force_ids=[8, 9])  # forced tokens: slots 3 and 4, then free again
+    assert f.force_ids == (8, 9) and [f.forced_token(k) for k in range(6)] == [None, None, None, 8, 9, None]
+    assert Request([1], 5).forced_token(0) is None
+    for bad in ({"force_after": 3}, {"force_ids": [8]}, {"force_after": -1, "force_ids": [8]},
+                {"force_after": True, "force_ids": [8]}):
+        with pytest.raises(ValueError, match="force"):
+            Request([1], 5, **bad)
 
 
 def test_find_stop_earliest_end_like_vllm():
