@@ -94,7 +94,6 @@ __all__ = [
 
 METHODS: dict[str, Callable[..., list[ThinkingRecord]]] = {
     "shifted_thinking_window": shifted_thinking_window,
-    "stw": shifted_thinking_window,
     "no_cap": no_cap,
     "r1_truncation": r1_truncation,
     "budget_forcing": budget_forcing,

@@ -45,11 +45,11 @@ class _STWConfig:
     notes: tuple[str, ...] = ()
 
 
-_HINT_NAMES = {"plain": HINT, "default": HINT, "boxed": HINT_BOXED}
+_HINT_NAMES = {"plain": HINT, "boxed": HINT_BOXED}
 
 
 def resolve_hint(hint: str) -> str:
-    """A hint string; the names "plain"/"default" (HINT) and "boxed" (HINT_BOXED) are accepted."""
+    """A hint string; the names "plain" (HINT) and "boxed" (HINT_BOXED) are accepted."""
     if not isinstance(hint, str):
         raise TypeError("hint must be a string")
     return _HINT_NAMES.get(hint, hint)

@@ -44,7 +44,7 @@ def _truncate(c: Completion, w: int, engine) -> Completion:
 
 
 def window_sweep(engine, prompts: Sequence, windows: Sequence[int], *, function: str | Callable = "shifted_thinking_window",
-                 method: str | Callable | None = None, max_tokens: int, sampling: Sampling = GREEDY,
+                 max_tokens: int, sampling: Sampling = GREEDY,
                  shared: bool = True, progress: bool = False, **kwargs: Any) -> dict[int, list[ThinkingRecord]]:
     """Run a method at several windows: ``{window: records}``.
 
@@ -74,7 +74,7 @@ def window_sweep(engine, prompts: Sequence, windows: Sequence[int], *, function:
     """
     from z1.thinking import METHODS  # the table lives in the package (it names every method)
 
-    fn = method if method is not None else function
+    fn = function
     if isinstance(fn, str):
         if fn not in METHODS:
             raise ValueError(f"unknown method {fn!r}; known: {sorted(METHODS)}")
