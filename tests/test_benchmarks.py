@@ -234,6 +234,14 @@ def test_grade_many_non_code_in_order():
     assert [g.correct for g in gs] == [True, False]
 
 
+def test_grade_many_progress_bar_counts_answers(capsys):
+    p = B.Problem("aime2024", "aime2024/x", [], {"answer": "204"})
+    gs = B.grade_many([p] * 3, ["\\boxed{204}"] * 3, progress=True)
+    assert all(g.correct for g in gs)
+    err = capsys.readouterr().err
+    assert "grading answers" in err and "3/3" in err
+
+
 # ------------------------------------------------------------------------------ prompts (byte-exact)
 
 

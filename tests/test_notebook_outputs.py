@@ -173,3 +173,30 @@ def test_stage_kernels_get_text_progress_bars_and_relative_warning_paths(tmp_pat
     assert f"{tmp_path}/pkg/noisy.py:4: UserWarning: careful" in plain.stderr
     assert stage.stderr.startswith("pkg/noisy.py:4: UserWarning: careful\n  warnings.warn('careful')")
     assert str(tmp_path) not in stage.stderr
+
+
+def test_stage_output_streams_live_when_progress_is_on(tmp_path):
+    """Under `dvc repro` in a terminal (or with Z1_PROGRESS=1) the kernel's output reaches the
+    terminal as it is written (the engines' and the grader's bars); without it only papermill runs
+    silently. The executed notebook keeps the output either way."""
+    import subprocess
+    import sys
+
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("profile = None", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("import sys\nprint('out-from-kernel')\nprint('err-from-kernel', file=sys.stderr)")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "tiny.ipynb")
+    code = ("import sys; from z1 import notebook; "
+            "notebook.run('tiny.ipynb', 'ci', results_root='res', cwd='.', progress=sys.argv[1] == '1')")
+
+    def run(flag: str):
+        return subprocess.run([sys.executable, "-c", code, flag], cwd=tmp_path, capture_output=True, text=True,
+                              check=True, timeout=300)
+
+    live, quiet = run("1"), run("0")
+    assert "out-from-kernel" in live.stdout and "err-from-kernel" in live.stderr
+    assert "from-kernel" not in quiet.stdout + quiet.stderr
+    assert "out-from-kernel" in (tmp_path / "res" / "ci" / "notebooks" / "tiny.ipynb").read_text()

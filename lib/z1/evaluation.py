@@ -17,14 +17,15 @@ from z1 import benchmarks, headline, provenance
 from z1.labels import LCB_PAPER_WINDOW, PAPER_START_DATE, benchmark_label  # noqa: F401 - re-exported
 
 
-def grade_rows(rows: Sequence[Mapping], *, workers: int = 2) -> pd.DataFrame:
+def grade_rows(rows: Sequence[Mapping], *, workers: int = 2, progress: bool = False) -> pd.DataFrame:
     """Grade each generation row's answer with its benchmark's grader. The result keeps ids, verdicts
-    and token counts only - no question or model text (GPQA must not be republished)."""
+    and token counts only - no question or model text (GPQA must not be republished).  ``progress``:
+    a bar for the answers graded in process and one for the programs run in the sandbox."""
     if not rows:
         raise ValueError("no generation rows to grade")
     problems = [r["problem"] for r in rows]
     answers = [r["record"]["answer"] for r in rows]
-    grades = benchmarks.grade_many(problems, answers, workers=workers)
+    grades = benchmarks.grade_many(problems, answers, workers=workers, progress=progress)
     out = []
     for row, grade in zip(rows, grades, strict=True):
         rec, prob = row["record"], row["problem"]

@@ -72,8 +72,11 @@ def run(notebook: str | Path, profile: str, *, results_root: str | Path = "resul
     check_writable([out.parent, *stage_outputs(notebook, profile, Path(cwd) / "dvc.yaml")])
     out.parent.mkdir(parents=True, exist_ok=True)
     os.environ["Z1_STAGE_KERNEL"] = "1"  # the kernel inherits it: text progress bars, relative paths (z1._stage_kernel)
+    # with progress on (a terminal, or Z1_PROGRESS=1), the kernel's own output streams live (the engines'
+    # and the grader's bars under `dvc repro`); the executed notebook keeps it either way
+    streams = {"stdout_file": sys.stdout, "stderr_file": sys.stderr} if progress else {}
     papermill.execute_notebook(str(notebook), str(out), parameters={"profile": profile}, kernel_name="python3",
-                               cwd=str(cwd), progress_bar=progress, log_output=False)
+                               cwd=str(cwd), progress_bar=progress, log_output=False, **streams)
     return out
 
 

@@ -107,6 +107,11 @@ def grade_many(problems: Sequence[Problem | dict], completions: Sequence[str], w
     pending: list[tuple[int, ModuleType, str | None, dict]] = []
     programs: list[Program] = []
     program_limits: list = []
+    bar = None
+    if progress:  # answers graded here (math, multiple choice); code programs get the sandbox's own bar
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=sum(KIND[p.benchmark] != "code" for p in ps), desc="grading answers", unit="answer")
     for i, (p, text) in enumerate(zip(ps, completions, strict=True)):
         mod = module_for(p.benchmark)
         if KIND[p.benchmark] == "code":
@@ -121,6 +126,10 @@ def grade_many(problems: Sequence[Problem | dict], completions: Sequence[str], w
                 program_limits.append(limits if limits is not None or own is None else own(details))
         else:
             grades[i] = mod.grade(p, text)  # main thread: math-verify's signal timeouts
+            if bar is not None:
+                bar.update()
+    if bar is not None:
+        bar.close()
     if programs:
         from . import _exec
 
