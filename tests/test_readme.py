@@ -54,3 +54,21 @@ def test_stated_mini_run_time_is_the_measured_one():
     minutes, seconds = divmod(round(measured["total_s"]), 60)
     assert stated.group(1).strip() == f"{minutes} min {seconds} s"
     assert measured["cold"] and measured["up_to_date_after"]
+
+
+def test_pyproject_declares_every_required_package():
+    """`pip install -e .[cpu,assets,dev]` names what the requirements files install (the lock pins them)."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+
+    def name(spec: str) -> str:
+        return re.split(r"[<>=!~\[; ]", spec.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+    declared = {name(d) for d in project["dependencies"]}
+    declared |= {name(d) for extra in project["optional-dependencies"].values() for d in extra}
+    for req in ("requirements.txt", "requirements-gpu.txt", "requirements-assets.txt"):
+        lines = [ln.split("#")[0].strip() for ln in (REPO / req).read_text().splitlines()]
+        missing = {name(ln) for ln in lines if ln and not ln.startswith("-")} - declared
+        assert not missing, f"{req}: {sorted(missing)} not declared in pyproject.toml"
