@@ -475,8 +475,10 @@ def test_pass1_is_not_an_ignored_option(eng):
     p = [chat(eng, "easy")]
     with pytest.raises(ValueError, match="unknown option"):
         thinking.no_cap(eng, p, max_tokens=M, pass1=[[]])
-    with pytest.raises(ValueError, match="unknown STW option"):
+    with pytest.raises(ValueError, match=r"pass1\[0\] must be a list of 1 completion"):  # checked, like R1's and s1's
         shifted_thinking_window(eng, p, window=4, max_tokens=M, pass1=[[]])
+    with pytest.raises(ValueError, match="unknown STW option"):
+        shifted_thinking_window(eng, p, window=4, max_tokens=M, pass_1=[[]])
     with pytest.raises(ValueError, match="unknown option"):
         thinking.r1_truncation(eng, p, window=4, max_tokens=M, pass_1=[[]])
     assert "pass1" not in thinking._CROSS_METHOD
@@ -625,3 +627,23 @@ def test_window_sweep_one_pass_is_one_engine_call_and_equals_two_pass():
     for w in windows:
         two = shifted_thinking_window(FakeEngine(script), ps, window=w, max_tokens=M, stop_token_ids=[PIPE])
         assert _comparable(swept[w]) == _comparable(two), w
+
+
+def test_window_sweep_shares_the_first_round_of_any_method_that_declares_one():
+    """The sweep protocol: a method with a ``first_round`` attribute (common.FirstRound) that accepts
+    ``pass1=`` gets one shared first round; window_sweep does not need to know it."""
+    seen = []
+
+    def mine(engine, prompts, *, window, max_tokens, pass1=None, **kw):
+        seen.append(pass1 is not None)
+        return thinking.r1_truncation(engine, prompts, window=window, max_tokens=max_tokens, pass1=pass1, **kw)
+
+    eng = FakeEngine(script)
+    p = [chat(eng, "hard")]
+    assert window_sweep(eng, p, [4, 8], function=mine, max_tokens=M)  # no first_round: independent runs
+    assert seen == [False, False] and sum(c[0].prompt_ids == tuple(p[0]) for c in eng.calls) == 2
+    mine.first_round = thinking.r1_truncation.first_round
+    eng, seen[:] = FakeEngine(script), []
+    out = window_sweep(eng, p, [4, 8], function=mine, max_tokens=M)
+    assert seen[-2:] == [True, True] and sum(c[0].prompt_ids == tuple(p[0]) for c in eng.calls) == 1
+    assert all(r.timings["pass1_shared"] for w in out for r in out[w])

@@ -44,6 +44,12 @@ and excludes the answer.
 
 Window sweeps
 -------------
+The sweep protocol: a method whose first engine call can be shared across windows has a
+``first_round`` attribute (``common.FirstRound``: that call's requests at a window, the window after
+the method's clamping, the ``retain`` hint) and accepts ``pass1=`` (that call's completions, given).
+The Shifted Thinking Window, R1 truncation and s1 budget forcing have one; ``window_sweep`` knows no
+method by name.
+
 ``window_sweep(engine, prompts, windows, function=..., max_tokens=M)`` runs a method at several
 windows.  Under greedy decoding (``shared=True``, more than one window) the Shifted Thinking Window,
 R1 truncation and s1 budget forcing generate their first round ONCE, at the largest window (clamped

@@ -15,6 +15,7 @@ from z1.prompts import (
 )
 from z1.thinking.common import (
     GREEDY,
+    FirstRound,
     ThinkingRecord,
     _answer_budget_tokens,
     _check_common,
@@ -259,3 +260,28 @@ def _without_end(tok, c: Completion, stop_ids: tuple[int, ...], eos: set[int]) -
         k -= 1
     rest = c.text[len(tok.decode(ids[:k], skip_special_tokens=True)):]
     return ids[:k] + ([int(t) for t in tok(rest, add_special_tokens=False)["input_ids"]] if rest else [])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the sweep protocol (common.FirstRound): each method's first engine call at one window
+def _r1_first_round(engine, prompts: Sequence, *, window: int, max_tokens: int, sampling: Sampling = GREEDY,
+                    stop_token_ids: Sequence[int] = (), think_close: str = THINK_CLOSE, **_options) -> FirstRound:
+    """Pass 1: stop at ``think_close``; every row may continue (a sample that closed its thinking
+    continues at any length)."""
+    w = min(window, max_tokens)
+    return FirstRound([_r1_pass1_request(p, w, think_close, stop_token_ids, sampling) for p in _prepare(engine, prompts)],
+                      w, True)
+
+
+def _bf_first_round(engine, prompts: Sequence, *, window: int, max_tokens: int, sampling: Sampling = GREEDY,
+                    stop_token_ids: Sequence[int] = (), end_of_thinking: Sequence[str] = (), min_thinking: int = 0,
+                    max_waits: int = 8, **_options) -> FirstRound:
+    """The first thinking round; "Wait" rounds continue short finished samples, so with them every row
+    may continue, without them only capped ones."""
+    w = min(window, max_tokens)
+    reqs = [_bf_first_request(p, w, tuple(end_of_thinking), stop_token_ids, sampling) for p in _prepare(engine, prompts)]
+    return FirstRound(reqs, w, True if min_thinking > 0 and max_waits > 0 else w)
+
+
+r1_truncation.first_round = _r1_first_round
+budget_forcing.first_round = _bf_first_round

@@ -195,6 +195,19 @@ def _generate(engine, requests: list[Request], *, retain: bool | int = False, pr
     return outs, time.perf_counter() - t0
 
 
+@dataclass(frozen=True)
+class FirstRound:
+    """What a method's first engine call at one window is (the sweep protocol, z1.thinking.sweep): the
+    requests, the window they are capped at after the method's own clamping, and the ``retain`` hint
+    for the rows later rounds continue.  A method that can share its first round across windows has a
+    ``first_round(engine, prompts, *, window, max_tokens, sampling, **options) -> FirstRound``
+    attribute and accepts ``pass1=`` (that round's completions, given instead of generated)."""
+
+    requests: list[Request]
+    window: int
+    retain: bool | int
+
+
 def _check_pass1(method: str, pass1, n_prompts: int, n: int, window: int) -> list[list[Completion]]:
     """A precomputed first round (``pass1=``): one list of ``n`` completions per prompt, none longer
     than the window it stands for."""

@@ -13,10 +13,12 @@ from z1.prompts import (
 )
 from z1.thinking.common import (
     GREEDY,
+    FirstRound,
     STWOptions,
     ThinkingRecord,
     _answer_budget_tokens,
     _check_common,
+    _check_pass1,
     _check_window,
     _encode,
     _generate,
@@ -177,6 +179,7 @@ def shifted_thinking_window(
     options: STWOptions | Mapping | None = None,
     one_pass: bool = False,
     progress: bool = False,
+    pass1: Sequence[Sequence[Completion]] | None = None,
     **overrides,
 ) -> list[ThinkingRecord]:
     """Z1's Shifted Thinking Window; see the module docstring for both modes.
@@ -191,10 +194,15 @@ def shifted_thinking_window(
     sequence, so there is no pass-2 prefill and no wait for the slowest pass 1; each sample hits its
     own window under sampling.  The records equal the two-pass run's under greedy decoding (token ids,
     texts, finish reasons; tests on both engines).
+
+    ``pass1`` (keyword only; ``window_sweep`` uses it): the pass-1 completions at this window, one
+    list of ``sampling.n`` per prompt, instead of generating them; its timing is then 0.0.
     """
     cfg = _stw_config(window, max_tokens, sampling, stop, stop_token_ids, hint, mode, options, overrides)
     ps = _prepare(engine, prompts)
     if one_pass:
+        if pass1 is not None:
+            raise ValueError("one_pass generates its own first round: pass1 cannot be given")
         _check_one_pass(cfg)
         if not ps:
             return []
@@ -203,8 +211,23 @@ def shifted_thinking_window(
         return one_pass_records(engine, ps, outs, cfg, hint_ids, t)
     if not ps:
         return []
-    pass1, t1 = _generate(engine, [_pass1_request(p, cfg) for p in ps], retain=cfg.window, progress=progress)
+    if pass1 is None:
+        pass1, t1 = _generate(engine, [_pass1_request(p, cfg) for p in ps], retain=cfg.window, progress=progress)
+    else:
+        pass1, t1 = _check_pass1("shifted_thinking_window", pass1, len(ps), sampling.n, cfg.window), 0.0
     return _stw_finish(engine, ps, pass1, cfg, t1, progress=progress)
+
+
+def _stw_first_round(engine, prompts: Sequence, *, window: int, max_tokens: int, sampling: Sampling = GREEDY,
+                     stop: Sequence[str] = (), stop_token_ids: Sequence[int] = (), mode: str = "corrected",
+                     hint: str = HINT, options: STWOptions | Mapping | None = None, **overrides) -> FirstRound:
+    """Pass 1 at ``window`` (the sweep protocol, common.FirstRound): stop strings only when they end
+    the window; only capped rows (>= W tokens) continue."""
+    cfg = _stw_config(window, max_tokens, sampling, stop, stop_token_ids, hint, mode, options, overrides)
+    return FirstRound([_pass1_request(p, cfg) for p in _prepare(engine, prompts)], cfg.window, cfg.window)
+
+
+shifted_thinking_window.first_round = _stw_first_round
 
 
 # ---------------------------------------------------------------------------------------------------------------

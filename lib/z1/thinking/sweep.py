@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -11,7 +10,6 @@ from z1.engines.base import Completion, Sampling, text_of
 from z1.prompts import (
     HINT,
 )
-from z1.thinking.baselines import _bf_first_request, _r1_pass1_request, budget_forcing, r1_truncation
 from z1.thinking.common import (
     GREEDY,
     ThinkingRecord,
@@ -22,9 +20,7 @@ from z1.thinking.common import (
 )
 from z1.thinking.stw import (
     _check_one_pass,
-    _pass1_request,
     _stw_config,
-    _stw_finish,
     no_cap,
     one_pass_records,
     one_pass_requests,
@@ -91,38 +87,16 @@ def window_sweep(engine, prompts: Sequence, windows: Sequence[int], *, function:
         return {w: recs for w in ws}
     if fn is shifted_thinking_window and kwargs.pop("one_pass", False):
         return _one_pass_sweep(engine, prompts, ws, max_tokens, sampling, progress, kwargs)
-    if fn not in (shifted_thinking_window, r1_truncation, budget_forcing) or not sampling.greedy or not shared \
-            or len(ws) == 1:
+    first_round = getattr(fn, "first_round", None)  # the sweep protocol (common.FirstRound)
+    if first_round is None or not sampling.greedy or not shared or len(ws) == 1:
         return {w: fn(engine, prompts, window=w, max_tokens=max_tokens, sampling=sampling, progress=progress, **kwargs)
                 for w in ws}
-    if fn is not shifted_thinking_window:
-        return _shared_sweep(engine, prompts, ws, fn, max_tokens, sampling, progress, kwargs)
-    # shared greedy STW
-    kw = dict(kwargs)
-    stop, stop_ids = kw.pop("stop", ()), kw.pop("stop_token_ids", ())
-    hint, mode, options = kw.pop("hint", HINT), kw.pop("mode", "corrected"), kw.pop("options", None)
-    cfgs = {w: _stw_config(w, max_tokens, sampling, stop, stop_ids, hint, mode, options, kw) for w in ws}
-    ps = _prepare(engine, prompts)
-    if not ps:
-        return {w: [] for w in ws}
-    top = max(c.window for c in cfgs.values())
-    cfg_top = next(c for c in cfgs.values() if c.window == top)
-    smallest = min(c.window for c in cfgs.values())
-    pass1, t1 = _generate(engine, [_pass1_request(p, cfg_top) for p in ps], retain=smallest, progress=progress)
-    out = {}
-    for w, cfg in cfgs.items():
-        derived = [[_truncate(c, cfg.window, engine) for c in cs] for cs in pass1]
-        recs = _stw_finish(engine, ps, derived, cfg, t1, progress=progress)
-        for r in recs:
-            r.notes.append(f"pass 1 shared with window {top} (greedy window sweep)")
-            r.timings["pass1_shared"] = True
-        out[w] = recs
-    return out
+    return _shared_sweep(engine, prompts, ws, fn, first_round, max_tokens, sampling, progress, kwargs)
 
 
-def _shared_sweep(engine, prompts: Sequence, ws: list[int], fn: Callable, max_tokens: int, sampling: Sampling,
-                  progress: bool, kwargs: dict) -> dict[int, list[ThinkingRecord]]:
-    """Greedy sweep of r1_truncation / budget_forcing with one shared first round (see window_sweep)."""
+def _shared_sweep(engine, prompts: Sequence, ws: list[int], fn: Callable, first_round: Callable, max_tokens: int,
+                  sampling: Sampling, progress: bool, kwargs: dict) -> dict[int, list[ThinkingRecord]]:
+    """Greedy sweep of a method with one shared first round (see window_sweep)."""
     # validate the whole configuration (typos, answer_budget, ...) before the expensive shared round:
     # with no prompts a method checks its arguments and makes no engine call
     for w in ws:
@@ -130,32 +104,23 @@ def _shared_sweep(engine, prompts: Sequence, ws: list[int], fn: Callable, max_to
     ps = _prepare(engine, prompts)
     if not ps:
         return {w: [] for w in ws}
-    defaults = {k: v.default for k, v in inspect.signature(fn).parameters.items()}
-
-    def opt(name: str):
-        return kwargs.get(name, defaults[name])
-
-    top, smallest = min(ws[-1], max_tokens), min(ws[0], max_tokens)
-    stop_ids = opt("stop_token_ids")
-    if fn is r1_truncation:
-        reqs = [_r1_pass1_request(p, top, opt("think_close"), stop_ids, sampling) for p in ps]
-        retain: bool | int = True  # samples that close their thinking continue at any length
-    else:
-        reqs = [_bf_first_request(p, top, opt("end_of_thinking"), stop_ids, sampling) for p in ps]
-        # "Wait" rounds continue short finished samples; without them only capped ones (>= smallest) continue
-        retain = True if opt("min_thinking") > 0 and opt("max_waits") > 0 else smallest
-    first, t1 = _generate(engine, reqs, retain=retain, progress=progress)
-    ids = [list(p.ids) for p in ps]
+    # each window's run reads the prompts again: token ids, except a string prompt, which the paper
+    # mode re-tokenises as text (so it must stay the caller's string)
+    again = [pr if isinstance(pr, str) else list(p.ids) for pr, p in zip(prompts, ps, strict=True)]
+    rounds = {w: first_round(engine, [], window=w, max_tokens=max_tokens, sampling=sampling, **kwargs) for w in ws}
+    top = max(r.window for r in rounds.values())
+    shared = first_round(engine, again, window=max(ws), max_tokens=max_tokens, sampling=sampling, **kwargs)
+    first, t1 = _generate(engine, shared.requests, retain=rounds[ws[0]].retain, progress=progress)
     out = {}
     for w in ws:
-        derived = [[_truncate(c, min(w, max_tokens), engine) for c in cs] for cs in first]
-        recs = fn(engine, ids, window=w, max_tokens=max_tokens, sampling=sampling, progress=progress, pass1=derived,
+        derived = [[_truncate(c, rounds[w].window, engine) for c in cs] for cs in first]
+        recs = fn(engine, again, window=w, max_tokens=max_tokens, sampling=sampling, progress=progress, pass1=derived,
                   **kwargs)
         for r in recs:
-            if fn is r1_truncation:
-                r.timings["pass1_s"] = t1
-            else:
+            if "rounds_s" in r.timings:  # s1: one entry per round
                 r.timings["rounds_s"][0] = t1
+            else:
+                r.timings["pass1_s"] = t1
             r.timings["pass1_shared"] = True
             r.notes.append(f"pass 1 shared with window {top} (greedy window sweep)")
         out[w] = recs
