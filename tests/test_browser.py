@@ -60,7 +60,7 @@ def test_playground_and_browser_in_jupyterlab(project, tmp_path, repo_root):
         try:
             lab.open_notebook(driver, server, "notebooks/explore/playground.ipynb")
             lab.run_all(driver, server=server)
-            lab.wait_for(driver, "button.jupyter-button", timeout=60, server=server, text="Generate")
+            lab.wait_for(driver, "button.jupyter-button", timeout=180, server=server, text="Generate")
             lab.select_option(driver, "problem", pick)
             lab.click_button(driver, "Generate")
             first = lab.wait_for(driver, ".z1-window", timeout=180, count=2, server=server)
@@ -74,7 +74,7 @@ def test_playground_and_browser_in_jupyterlab(project, tmp_path, repo_root):
 
             lab.open_notebook(driver, server, "notebooks/explore/generations_browser.ipynb")
             lab.run_all(driver, server=server)
-            table = lab.wait_for(driver, ".z1-summary", timeout=60, server=server)[0]
+            table = lab.wait_for(driver, ".z1-summary", timeout=180, server=server)[0]
             samples = pd.read_csv(project / "results" / "ci" / "samples.csv")
             assert int(table.get_attribute("data-samples")) == len(samples)
             assert float(table.get_attribute("data-pass1")) == pytest.approx(samples["correct"].mean(), abs=1e-4)
