@@ -99,7 +99,7 @@ def test_schema_defaults_and_method_options_match_the_code_they_describe():
     defaults = {f.name: (f.default if f.default is not dataclasses.MISSING else f.default_factory())
                 for f in dataclasses.fields(settings.SFTSettings)}
     assert {k: v for k, v in defaults.items() if k != "launcher"} == sft.DEFAULT_SETTINGS
-    internal = {"engine", "prompts", "window", "max_tokens", "sampling", "progress", "pass1", "overrides", "ignored"}
+    internal = {"engine", "prompts", "window", "max_tokens", "sampling", "progress", "pass1", "overrides", "unknown"}
     stw_fields = {f.name for f in dataclasses.fields(thinking.STWOptions)}
     for name, allowed in settings.METHOD_OPTIONS.items():
         params = set(inspect.signature(thinking.METHODS[name]).parameters) - internal

@@ -345,8 +345,14 @@ def test_records_serialise(eng):
     assert recs[0].options["mode"] == "corrected" and recs[0].options["answer_budget_tokens"] == M - W
 
 
-def test_other_methods_reject_typos_but_accept_stw_options(eng):
-    thinking.no_cap(eng, [chat(eng, "easy")], max_tokens=M, window=4, mode="paper", hint="boxed")
+def test_methods_reject_typos_and_other_methods_options(eng):
+    """No option is silently ignored: one a method does not take, another method's included, is an
+    error naming it (params.yaml gives each method entry only its own options)."""
+    thinking.no_cap(eng, [chat(eng, "easy")], max_tokens=M, window=4)  # window: every sweep passes it
+    with pytest.raises(ValueError, match=r"no_cap: unknown option\(s\) \['hint', 'mode'\]"):
+        thinking.no_cap(eng, [chat(eng, "easy")], max_tokens=M, window=4, mode="paper", hint="boxed")
+    with pytest.raises(ValueError, match=r"r1_truncation: unknown option\(s\) \['per_sample'\]"):
+        thinking.r1_truncation(eng, [chat(eng, "easy")], window=4, max_tokens=M, per_sample=True)
     with pytest.raises(ValueError, match="unknown option"):
         thinking.no_cap(eng, [chat(eng, "easy")], max_tokens=M, temprature=0.5)
     with pytest.raises(ValueError, match="unknown option"):
@@ -481,7 +487,6 @@ def test_pass1_is_not_an_ignored_option(eng):
         shifted_thinking_window(eng, p, window=4, max_tokens=M, pass_1=[[]])
     with pytest.raises(ValueError, match="unknown option"):
         thinking.r1_truncation(eng, p, window=4, max_tokens=M, pass_1=[[]])
-    assert "pass1" not in thinking._CROSS_METHOD
 
 
 @pytest.mark.parametrize("function", ["r1_truncation", "budget_forcing"])
@@ -531,10 +536,13 @@ def test_answer_budget_rejects_bad_values(eng, function, bad):
 
 @pytest.mark.parametrize("function", ["shifted_thinking_window", "r1_truncation", "budget_forcing", "no_cap"])
 def test_window_sweep_passes_answer_budget_to_every_method(eng, function):
-    out = window_sweep(eng, [chat(eng, "hard")], [4, 8], function=function, max_tokens=M, answer_budget=7)
-    if function == "no_cap":
+    if function == "no_cap":  # no answer pass, no answer budget: refused, not ignored
+        with pytest.raises(ValueError, match=r"no_cap: unknown option\(s\) \['answer_budget'\]"):
+            window_sweep(eng, [chat(eng, "hard")], [4, 8], function=function, max_tokens=M, answer_budget=7)
+        out = window_sweep(eng, [chat(eng, "hard")], [4, 8], function=function, max_tokens=M)
         assert out[4] is out[8] and len(eng.calls) == 1
         return
+    out = window_sweep(eng, [chat(eng, "hard")], [4, 8], function=function, max_tokens=M, answer_budget=7)
     for w in (4, 8):
         (r,) = out[w]
         assert r.window_hit and r.options["answer_budget_tokens"] == 7 and r.pass2_finish_reason == "stop"

@@ -80,7 +80,6 @@ from collections.abc import Callable
 from z1.prompts import HINT  # noqa: F401 - re-exported: z1.thinking.HINT
 from z1.thinking.baselines import budget_forcing, r1_truncation
 from z1.thinking.common import (
-    _CROSS_METHOD,  # noqa: F401 - the options every method accepts (tests)
     CORRECTED,
     GREEDY,
     PAPER,

@@ -41,7 +41,7 @@ def r1_truncation(engine, prompts: Sequence, *, window: int, max_tokens: int, sa
                   stop: Sequence[str] = (), stop_token_ids: Sequence[int] = (), think_close: str = THINK_CLOSE,
                   close_text: str = R1_CLOSE_THINKING, force_text: str = R1_FORCE_ANSWER, answer_budget: str | int = "remaining",
                   progress: bool = False, pass1: Sequence[Sequence[Completion]] | None = None,
-                  **ignored) -> list[ThinkingRecord]:
+                  **unknown) -> list[ThinkingRecord]:
     """Cap the thinking span of a ``<think>`` model at ``window`` tokens, then force the answer.
 
     Pass 1 generates up to ``window`` tokens and stops at ``think_close`` ("</think>", passed as a stop
@@ -66,7 +66,7 @@ def r1_truncation(engine, prompts: Sequence, *, window: int, max_tokens: int, sa
     """
     _check_window(window)
     _check_common(max_tokens, sampling, stop)
-    _reject_unknown("r1_truncation", ignored)
+    _reject_unknown("r1_truncation", unknown)
     ps = _prepare(engine, prompts)
     w = min(window, max_tokens)
     budget = _answer_budget_tokens(answer_budget, max_tokens, w)
@@ -140,7 +140,7 @@ def budget_forcing(engine, prompts: Sequence, *, window: int, max_tokens: int, s
                    stop_token_ids: Sequence[int] = (), end_of_thinking: Sequence[str] = (),
                    wait_text: str = S1_WAIT, final_answer_text: str = S1_FINAL_ANSWER,
                    answer_separator: str = "\n\n", answer_budget: str | int = "remaining", progress: bool = False,
-                   pass1: Sequence[Sequence[Completion]] | None = None, **ignored) -> list[ThinkingRecord]:
+                   pass1: Sequence[Sequence[Completion]] | None = None, **unknown) -> list[ThinkingRecord]:
     """s1's budget forcing with ``window`` as the maximum thinking budget (W) and ``min_thinking``.
 
     Thinking is the generated span after the prompt; it ends at EOS / a stop id, or at one of
@@ -166,7 +166,7 @@ def budget_forcing(engine, prompts: Sequence, *, window: int, max_tokens: int, s
     """
     _check_window(window)
     _check_common(max_tokens, sampling, stop)
-    _reject_unknown("budget_forcing", ignored)
+    _reject_unknown("budget_forcing", unknown)
     if min_thinking < 0 or max_waits < 0:
         raise ValueError("min_thinking and max_waits must be >= 0")
     tok = engine.tokenizer

@@ -290,13 +290,13 @@ def one_pass_records(engine, prompts: list[_Prompt], outs: list[list[Completion]
 # no cap
 def no_cap(engine, prompts: Sequence, *, max_tokens: int, sampling: Sampling = GREEDY, stop: Sequence[str] = (),
            stop_token_ids: Sequence[int] = (), window: int | None = None, progress: bool = False,
-           **ignored) -> list[ThinkingRecord]:
+           **unknown) -> list[ThinkingRecord]:
     """Plain generation to max_tokens (``window`` is accepted and ignored, so sweeps can pass it).
 
     thinking_tokens = len(token_ids) of the whole response (the paper's count with W = max_tokens).
     """
     _check_common(max_tokens, sampling, stop)
-    _reject_unknown("no_cap", ignored)
+    _reject_unknown("no_cap", unknown)
     ps = _prepare(engine, prompts)
     reqs = [Request(p.ids, max_tokens, stop=tuple(stop), stop_token_ids=tuple(stop_token_ids), sampling=sampling)
             for p in ps]
