@@ -203,12 +203,7 @@ def shifted_thinking_window(
     if one_pass:
         if pass1 is not None:
             raise ValueError("one_pass generates its own first round: pass1 cannot be given")
-        _check_one_pass(cfg)
-        if not ps:
-            return []
-        hint_ids = _encode(engine, cfg.hint)
-        outs, t = _generate(engine, one_pass_requests(ps, cfg, hint_ids), progress=progress)
-        return one_pass_records(engine, ps, outs, cfg, hint_ids, t)
+        return one_pass_run(engine, ps, [cfg], progress=progress)[0]
     if not ps:
         return []
     if pass1 is None:
@@ -248,6 +243,21 @@ def check_one_pass(*, stop: Sequence[str] = (), mode: str = "corrected", hint: s
     """Raise ValueError when a one-pass run of these STW settings could not equal the two-pass run
     (checked by the inference stage before any engine starts)."""
     _check_one_pass(_stw_config(1, 2, GREEDY, stop, (), hint, mode, options, overrides))
+
+
+def one_pass_run(engine, prompts: list[_Prompt], cfgs: list[_STWConfig], *,
+                 progress: bool = False) -> list[list[ThinkingRecord]]:
+    """The one-pass window for each configuration (a sweep: one per window), every request in one
+    engine call; the records of each configuration, in order."""
+    for cfg in cfgs:
+        _check_one_pass(cfg)
+    if not prompts:
+        return [[] for _ in cfgs]
+    hint_ids = _encode(engine, cfgs[0].hint)  # one hint per run (a sweep's windows share their options)
+    outs, t = _generate(engine, [r for cfg in cfgs for r in one_pass_requests(prompts, cfg, hint_ids)],
+                        progress=progress)
+    n = len(prompts)
+    return [one_pass_records(engine, prompts, outs[k * n:(k + 1) * n], cfg, hint_ids, t) for k, cfg in enumerate(cfgs)]
 
 
 def one_pass_requests(prompts: list[_Prompt], cfg: _STWConfig, hint_ids: list[int]) -> list[Request]:

@@ -7,23 +7,18 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from z1.engines.base import Completion, Sampling, text_of
-from z1.prompts import (
-    HINT,
-)
+from z1.prompts import HINT
 from z1.thinking.common import (
     GREEDY,
     ThinkingRecord,
     _check_window,
-    _encode,
     _generate,
     _prepare,
 )
 from z1.thinking.stw import (
-    _check_one_pass,
     _stw_config,
     no_cap,
-    one_pass_records,
-    one_pass_requests,
+    one_pass_run,
     shifted_thinking_window,
 )
 
@@ -133,14 +128,5 @@ def _one_pass_sweep(engine, prompts: Sequence, ws: list[int], max_tokens: int, s
     kw = dict(kwargs)
     stop, stop_ids = kw.pop("stop", ()), kw.pop("stop_token_ids", ())
     hint, mode, options = kw.pop("hint", HINT), kw.pop("mode", "corrected"), kw.pop("options", None)
-    cfgs = {w: _stw_config(w, max_tokens, sampling, stop, stop_ids, hint, mode, options, kw) for w in ws}
-    for cfg in cfgs.values():
-        _check_one_pass(cfg)
-    ps = _prepare(engine, prompts)
-    if not ps:
-        return {w: [] for w in ws}
-    hint_ids = _encode(engine, cfgs[ws[0]].hint)
-    reqs = [r for w in ws for r in one_pass_requests(ps, cfgs[w], hint_ids)]
-    outs, t = _generate(engine, reqs, progress=progress)
-    n = len(ps)
-    return {w: one_pass_records(engine, ps, outs[k * n:(k + 1) * n], cfgs[w], hint_ids, t) for k, w in enumerate(ws)}
+    cfgs = [_stw_config(w, max_tokens, sampling, stop, stop_ids, hint, mode, options, kw) for w in ws]
+    return dict(zip(ws, one_pass_run(engine, _prepare(engine, prompts), cfgs, progress=progress), strict=True))
