@@ -275,14 +275,14 @@ def one_pass_records(engine, prompts: list[_Prompt], outs: list[list[Completion]
                      hint_ids: list[int], seconds: float) -> list[ThinkingRecord]:
     """Split each one-pass completion into pass 1 (the first W ids), the forced hint and the answer,
     decoded as the two-pass run decodes them, and build the records with the two-pass code."""
-    w, h = cfg.window, len(hint_ids)
+    w, h, no_answer = cfg.window, len(hint_ids), _answer_budget(cfg) <= 0
     pass1: list[list[Completion]] = []
     answers: dict[tuple[int, int], tuple[Completion, int]] = {}
     for i, (p, cs) in enumerate(zip(prompts, outs, strict=True)):
         firsts = []
         for j, c in enumerate(cs):
             ids = list(c.token_ids)
-            if len(ids) <= w or _answer_budget(cfg) <= 0:  # finished within the window (or no answer budget)
+            if len(ids) <= w or no_answer:  # finished within the window (or no answer budget)
                 firsts.append(c)
                 continue
             if ids[w:w + h] != list(hint_ids)[:len(ids) - w]:
