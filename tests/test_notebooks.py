@@ -10,6 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from z1.paired import DIFFICULTY_COLUMNS
+
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 STAGES = ["01_data_construction", "02_sft", "03_inference", "04_evaluation", "05_figures"]
@@ -178,6 +180,8 @@ def test_ci_pipeline_end_to_end_with_dvc(tmp_path, ci_model_dir, qwen_tokenizer_
     assert set(curves[curves["model"] == "base"]["method"]) == {"stw"}
     paired = pd.read_csv(res / "paired.csv")  # base vs sft per window, window pairs, controls vs stw
     assert set(paired["comparison"]) == {"model", "window", "method"} and (paired["problems"] == 2).all()
+    difficulty = pd.read_csv(res / "difficulty.csv")  # rho vs difficulty: GPQA is the only rated ci benchmark
+    assert list(difficulty.columns) == list(DIFFICULTY_COLUMNS) and set(difficulty["benchmark"]) == {"gpqa_diamond"}
     for name in ("test_time_scaling", "figure_1b", "test_time_controls", "thinking_vs_difficulty",
                  "token_matched_subsets", "paired_differences"):
         assert (res / "figures" / f"{name}.png").stat().st_size > 10_000, name

@@ -81,3 +81,45 @@ def test_the_forest_plot_draws_models_widest_windows_and_methods(tmp_path):
     fig = plots.paired_differences(table, main_method="stw", main_window=32, profile="test", models="m")
     saved = plots.save(fig, tmp_path, "paired_differences")
     assert all(p.stat().st_size > 0 for p in saved)
+
+
+def _rated(model, tokens, difficulty, bench="codeio_heldout", window=64):
+    return pd.DataFrame({"model": model, "benchmark": bench, "method": "stw", "window": window,
+                         "problem_id": [f"p{i}" for i in range(len(tokens))], "correct": False,
+                         "thinking_tokens": tokens, "difficulty": difficulty})
+
+
+def test_spearman_matches_pearson_on_average_ranks_with_ties():
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        x, y = rng.integers(0, 4, size=15).astype(float), rng.integers(0, 6, size=15).astype(float)
+        want = pd.Series(x).rank().corr(pd.Series(y).rank())
+        got = paired.spearman(x, y)
+        assert (np.isnan(want) and np.isnan(got)) or got == pytest.approx(want)
+    x, y = rng.integers(0, 4, size=(4, 12)).astype(float), rng.normal(size=(4, 12))
+    assert paired.spearman(x, y) == pytest.approx([pd.Series(a).rank().corr(pd.Series(b).rank()) for a, b in zip(x, y, strict=True)])
+    assert np.isnan(paired.spearman([1, 1, 1, 1], [1, 2, 3, 4])) and np.isnan(paired.spearman([1, 2], [1, 2]))
+
+
+def test_difficulty_correlations_give_rho_intervals_and_the_paired_change_against_the_first_model():
+    rng = np.random.default_rng(0)
+    difficulty = np.repeat([6.0, 7.0, 8.0, 9.0], 12)
+    adaptive = 40 * difficulty + rng.normal(0, 20, size=difficulty.size)  # thinks longer on harder problems
+    flat = rng.normal(300, 20, size=difficulty.size)                       # does not
+    samples = pd.concat([_rated("base", flat, difficulty), _rated("sft", adaptive, difficulty),
+                         _rated("base", flat, np.nan, bench="humaneval")])  # no difficulty: left out
+    table = paired.difficulty_correlations(samples, bootstrap=400, seed=0)
+    assert list(table.columns) == list(paired.DIFFICULTY_COLUMNS)
+    assert set(table["benchmark"]) == {"codeio_heldout"}
+    base, sft = (table[table.model == m].iloc[0] for m in ("base", "sft"))
+    assert base.problems == sft.problems == 48 and base.levels == 4
+    assert sft.rho > 0.8 and sft.rho_low > 0.6 and sft.rho_low <= sft.rho <= sft.rho_high
+    assert base.rho_low < 0 < base.rho_high  # no relation: the interval straddles 0
+    assert base.reference_model == sft.reference_model == "base" and np.isnan(base.rho_diff)
+    assert sft.rho_diff == pytest.approx(sft.rho - base.rho) and sft.rho_diff_low > 0
+    again = paired.difficulty_correlations(samples, bootstrap=400, seed=0)
+    pd.testing.assert_frame_equal(table, again)  # seeded
+    # per problem: several samples of one problem count once (their mean), not as extra evidence
+    doubled = pd.concat([samples, samples.assign(thinking_tokens=samples["thinking_tokens"] + 1)])
+    assert paired.difficulty_correlations(doubled, bootstrap=50)["problems"].tolist() == [48, 48]
+    assert paired.difficulty_correlations(samples.drop(columns="difficulty")).empty

@@ -168,6 +168,23 @@ def test_thinking_vs_difficulty_panels_rank_correlation_and_note(tmp_path):
     _saved(fig, tmp_path, "thinking_vs_difficulty")
 
 
+def test_thinking_vs_difficulty_shows_rho_intervals_and_the_paired_change_from_the_table(tmp_path):
+    from z1 import paired
+
+    samples = _samples()
+    table = paired.difficulty_correlations(samples, bootstrap=100, seed=0)
+    fig = plots.thinking_vs_difficulty(samples, window=64, profile="synthetic", models="m", correlations=table)
+    labels = _legend_labels(fig.axes[0])
+    sft = table[(table.model == "sft") & (table.window == 64)].iloc[0]
+    assert f"sft: rho {sft.rho:+.2f} [{sft.rho_low:+.2f}, {sft.rho_high:+.2f}], 3 problems" in " ".join(labels)
+    assert "base: rho n/a [n/a, n/a], 3 problems" in labels  # constant thinking tokens: no rho
+    assert not any("vs base" in label for label in labels)  # the paired change needs the reference's rho
+    # a table without the panel's rows: rho over samples, as without a table
+    fig = plots.thinking_vs_difficulty(samples, window=64, profile="synthetic", models="m", correlations=table.iloc[:0])
+    assert "sft (Spearman rho +1.00, n = 3)" in _legend_labels(fig.axes[0])
+    _saved(fig, tmp_path, "thinking_vs_difficulty")
+
+
 def test_thinking_vs_difficulty_without_any_difficulty_says_so(tmp_path):
     samples = _samples().assign(difficulty=float("nan"))
     fig = plots.thinking_vs_difficulty(samples, window=64, profile="synthetic", models="m")

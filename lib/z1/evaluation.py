@@ -97,9 +97,10 @@ def nested_metrics(summary: pd.DataFrame) -> dict:
 
 def write_results(samples: pd.DataFrame, summary: pd.DataFrame, results_dir: Path, *, profile: str,
                   generation_provenance: Mapping, grading: Mapping,
-                  paired: pd.DataFrame | None = None) -> dict[str, Path]:
-    """metrics/evaluation.json (with provenance), curves/scaling.csv (for dvc plots), samples.csv, and
-    paired.csv (``z1.paired.comparisons``: every difference with its paired interval) when given."""
+                  paired: pd.DataFrame | None = None, difficulty: pd.DataFrame | None = None) -> dict[str, Path]:
+    """metrics/evaluation.json (with provenance), curves/scaling.csv (for dvc plots), samples.csv,
+    paired.csv (``z1.paired.comparisons``: every difference with its paired interval) and difficulty.csv
+    (``z1.paired.difficulty_correlations``: rho of thinking tokens vs difficulty) when given."""
     results_dir = Path(results_dir)
     paths = {
         "metrics": results_dir / "metrics" / "evaluation.json",
@@ -108,6 +109,8 @@ def write_results(samples: pd.DataFrame, summary: pd.DataFrame, results_dir: Pat
     }
     if paired is not None:
         paths["paired"] = results_dir / "paired.csv"
+    if difficulty is not None:
+        paths["difficulty"] = results_dir / "difficulty.csv"
     for p in paths.values():
         p.parent.mkdir(parents=True, exist_ok=True)
     stand_ins = samples.groupby("benchmark")["stand_in_for"].first().to_dict()
@@ -117,6 +120,8 @@ def write_results(samples: pd.DataFrame, summary: pd.DataFrame, results_dir: Pat
     samples.to_csv(paths["samples"], index=False)
     if paired is not None:
         paired.to_csv(paths["paired"], index=False, float_format="%.4f")
+    if difficulty is not None:
+        difficulty.to_csv(paths["difficulty"], index=False, float_format="%.4f")
     doc = {
         "provenance": {**provenance.base(profile), "generation": dict(generation_provenance),
                        "grading": dict(grading),

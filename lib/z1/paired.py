@@ -105,3 +105,90 @@ def comparisons(samples: pd.DataFrame, *, bootstrap: int = 1000, seed: int = 0,
 def significant(table: pd.DataFrame, column: str = "pass_diff") -> pd.Series:
     """Rows whose interval for ``column`` excludes 0."""
     return (table[f"{column}_low"] > 0) | (table[f"{column}_high"] < 0)
+
+
+# --------------------------------------------------------------------------- dynamic reasoning
+DIFFICULTY_COLUMNS = ("benchmark", "method", "window", "model", "problems", "levels", "rho", "rho_low", "rho_high",
+                      "reference_model", "rho_diff", "rho_diff_low", "rho_diff_high")
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Average ranks along the last axis (ties share their mean rank), as Spearman's rho needs."""
+    order = np.argsort(x, axis=-1, kind="stable")
+    xs = np.take_along_axis(x, order, axis=-1)
+    ranks = np.empty_like(x, dtype=float)
+    n = x.shape[-1]
+    for idx in np.ndindex(x.shape[:-1]):
+        row, o = xs[idx], order[idx]
+        starts = np.r_[0, np.flatnonzero(np.diff(row)) + 1]
+        ends = np.r_[starts[1:], n]
+        mean_rank = (starts + ends - 1) / 2.0  # 0-based average rank of each run of ties
+        r = np.repeat(mean_rank, ends - starts)
+        ranks[idx + (o,)] = r
+    return ranks
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> np.ndarray | float:
+    """Spearman's rho of paired values (Pearson on average ranks); along the last axis for 2-D input.
+    NaN where either side is constant or fewer than 3 pairs remain."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.shape[-1] < 3:
+        return float("nan") if x.ndim == 1 else np.full(x.shape[:-1], np.nan)
+    rx, ry = _ranks(x), _ranks(y)
+    rx -= rx.mean(axis=-1, keepdims=True)
+    ry -= ry.mean(axis=-1, keepdims=True)
+    den = np.sqrt((rx * rx).sum(axis=-1) * (ry * ry).sum(axis=-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = np.where(den > 0, (rx * ry).sum(axis=-1) / np.where(den > 0, den, 1), np.nan)
+    return float(rho) if rho.ndim == 0 else rho
+
+
+def _interval(values: np.ndarray, level: float) -> tuple[float, float]:
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        return float("nan"), float("nan")
+    lo, hi = np.quantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
+def difficulty_correlations(samples: pd.DataFrame, *, bootstrap: int = 1000, seed: int = 0,
+                            level: float = 0.95) -> pd.DataFrame:
+    """Dynamic reasoning as numbers: for each benchmark with per-problem difficulty, method, window and
+    model, Spearman's rho between a problem's difficulty and its mean thinking tokens, with a percentile
+    bootstrap interval over problems (columns ``DIFFICULTY_COLUMNS``). Every other model is also compared
+    with the first one (``reference_model``) on the problems both have: ``rho_diff`` = its rho minus the
+    reference's, with a paired interval (both rhos from the same resampled problems each iteration), so
+    "the fine-tune tracks difficulty more closely" is a claim with its own interval."""
+    if "difficulty" not in samples:
+        return pd.DataFrame(columns=list(DIFFICULTY_COLUMNS))
+    rated = samples[samples["difficulty"].notna()]
+    models = _in_order(samples["model"])
+    rows = []
+    for (bench, method, window), group in rated.groupby(["benchmark", "method", "window"], sort=False):
+        per_model = {m: g.groupby("problem_id").agg(difficulty=("difficulty", "first"), tokens=("thinking_tokens", "mean"))
+                     for m, g in group.groupby("model", sort=False)}
+        present = [m for m in models if m in per_model]
+        reference = present[0] if present else None
+        for model in present:
+            t = per_model[model]
+            rng = np.random.default_rng(seed)
+            idx = rng.integers(0, len(t), size=(bootstrap, len(t)))
+            d, k = t["difficulty"].to_numpy(), t["tokens"].to_numpy()
+            lo, hi = _interval(spearman(d[idx], k[idx]), level) if len(t) >= 3 else (float("nan"), float("nan"))
+            row = {"benchmark": bench, "method": method, "window": int(window), "model": model,
+                   "problems": int(len(t)), "levels": int(t["difficulty"].nunique()),
+                   "rho": spearman(d, k), "rho_low": lo, "rho_high": hi, "reference_model": reference,
+                   "rho_diff": float("nan"), "rho_diff_low": float("nan"), "rho_diff_high": float("nan")}
+            if model != reference:
+                ref = per_model[reference]
+                common = t.index.intersection(ref.index)
+                if len(common) >= 3:
+                    a, b = ref.loc[common], t.loc[common]
+                    idx = np.random.default_rng(seed).integers(0, len(common), size=(bootstrap, len(common)))
+                    da, ka = a["difficulty"].to_numpy(), a["tokens"].to_numpy()
+                    db, kb = b["difficulty"].to_numpy(), b["tokens"].to_numpy()
+                    diffs = spearman(db[idx], kb[idx]) - spearman(da[idx], ka[idx])
+                    lo, hi = _interval(diffs, level)
+                    row.update(rho_diff=spearman(db, kb) - spearman(da, ka), rho_diff_low=lo, rho_diff_high=hi)
+            rows.append(row)
+    return pd.DataFrame(rows, columns=list(DIFFICULTY_COLUMNS))

@@ -180,11 +180,15 @@ def figure_1b(curves: pd.DataFrame, paper: pd.DataFrame | None, *, profile: str,
     return fig
 
 
-def thinking_vs_difficulty(samples: pd.DataFrame, *, window: int, profile: str, models: str):
+def thinking_vs_difficulty(samples: pd.DataFrame, *, window: int, profile: str, models: str,
+                           correlations: pd.DataFrame | None = None):
     """Thinking tokens against problem difficulty per model at one window (the paper's "dynamic
     reasoning": a model that adapts thinks longer on harder problems), one panel per benchmark that
-    has per-problem difficulty; mean and standard error per level, Spearman's rho over samples in the
-    legend. Benchmarks without difficulty are left out and named in a note on the figure."""
+    has per-problem difficulty; mean and standard error per level, Spearman's rho in the legend: with
+    its bootstrap interval, and each later model's paired change against the first, when
+    ``correlations`` (``z1.paired.difficulty_correlations``, the evaluation stage's difficulty.csv) has
+    the row; else rho over samples alone. Benchmarks without difficulty are left out and named in a
+    note on the figure."""
     _style()
     rows = samples[samples["window"] == int(window)]
     if rows.empty:
@@ -214,12 +218,10 @@ def thinking_vs_difficulty(samples: pd.DataFrame, *, window: int, profile: str, 
             if g.empty:
                 continue
             stats = g.groupby("difficulty")["thinking_tokens"].agg(["mean", "sem"]).reindex(levels).dropna(subset=["mean"])
-            corr = rank_correlation(g, "difficulty", "thinking_tokens")
-            rho = "n/a" if corr["spearman_rho"] is None else f"{corr['spearman_rho']:+.2f}"
             offset = 0.06 * (i - (len(model_names) - 1) / 2)  # side by side, so error bars stay apart
             ax.errorbar(stats.index + offset, stats["mean"], yerr=stats["sem"].fillna(0), capsize=3,
                         marker=MARKERS[i % len(MARKERS)], linestyle=LINESTYLES[i % len(LINESTYLES)], linewidth=1.6,
-                        label=f"{model} (Spearman rho {rho}, n = {corr['n']})")
+                        label=_rho_label(model, g, correlations, bench=bench, window=window))
         ax.axhline(window, color="0.5", linestyle=":", linewidth=1.0, label=f"thinking window W = {window}")
         stand_in = sub["stand_in_for"].dropna().astype(str) if "stand_in_for" in sub else pd.Series(dtype=str)
         label = benchmark_label(bench, stand_in.iloc[0] if len(stand_in) else "")
@@ -233,6 +235,26 @@ def thinking_vs_difficulty(samples: pd.DataFrame, *, window: int, profile: str, 
     _footer(fig, profile, models)                                                 # one panel is narrow
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
+
+
+def _rho_label(model: str, rows: pd.DataFrame, correlations: pd.DataFrame | None, *, bench: str, window: int) -> str:
+    """A model's legend entry in the thinking-vs-difficulty figure: rho [interval] over problems and,
+    for a later model, its paired change against the first; rho over samples when no table row fits."""
+    def signed(v) -> str:
+        return "n/a" if v is None or v != v else f"{v:+.2f}"
+
+    if correlations is not None and not correlations.empty:
+        match = correlations[(correlations["benchmark"] == bench) & (correlations["window"] == int(window))
+                             & (correlations["model"] == model) & correlations["method"].isin(rows["method"].unique())]
+        if len(match):
+            r = match.iloc[0]
+            label = f"{model}: rho {signed(r['rho'])} [{signed(r['rho_low'])}, {signed(r['rho_high'])}], {int(r['problems'])} problems"
+            if r["reference_model"] != model and r["rho_diff"] == r["rho_diff"]:
+                label += (f"\n  vs {r['reference_model']}: {signed(r['rho_diff'])} "
+                          f"[{signed(r['rho_diff_low'])}, {signed(r['rho_diff_high'])}] (paired)")
+            return label
+    corr = rank_correlation(rows, "difficulty", "thinking_tokens")
+    return f"{model} (Spearman rho {signed(corr['spearman_rho'])}, n = {corr['n']})"
 
 
 SELECT_MODE_LABELS = {"length": "longest-first\n(mode length)", "sample": "shortest-first\n(mode sample)"}
