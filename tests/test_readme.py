@@ -72,3 +72,19 @@ def test_pyproject_declares_every_required_package():
         lines = [ln.split("#")[0].strip() for ln in (REPO / req).read_text().splitlines()]
         missing = {name(ln) for ln in lines if ln and not ln.startswith("-")} - declared
         assert not missing, f"{req}: {sorted(missing)} not declared in pyproject.toml"
+
+
+def test_environment_yml_is_an_interpreter_for_the_lock():
+    """conda users get the lock through `make setup` (--no-deps), so environment.yml must not carry a
+    second package list that could drift from it; its Python is the one the lock was resolved for."""
+    import sys
+
+    import yaml
+
+    env = yaml.safe_load((REPO / "environment.yml").read_text())
+    deps = env["dependencies"]
+    assert not [d for d in deps if isinstance(d, dict)], "a pip section would install without --no-deps"
+    python = next(d for d in deps if isinstance(d, str) and d.startswith("python="))
+    assert python == f"python={sys.version_info.major}.{sys.version_info.minor}"  # the venv's, which runs the lock
+    assert "PYTHON=python make setup" in (REPO / "environment.yml").read_text()
+    assert "PYTHON=python make setup" in README
