@@ -123,3 +123,23 @@ def test_difficulty_correlations_give_rho_intervals_and_the_paired_change_agains
     doubled = pd.concat([samples, samples.assign(thinking_tokens=samples["thinking_tokens"] + 1)])
     assert paired.difficulty_correlations(doubled, bootstrap=50)["problems"].tolist() == [48, 48]
     assert paired.difficulty_correlations(samples.drop(columns="difficulty")).empty
+
+
+def test_readme_tables_render_the_paired_rows_with_their_intervals():
+    from z1 import tables
+
+    a = arm("base", "stw", 64, [True, False, True, False], [64, 64, 40, 64])
+    b = arm("sft", "stw", 64, [True, True, True, False], [30, 64, 20, 50])
+    table = paired.comparisons(pd.concat([a, b]), bootstrap=200, seed=0)
+    text = tables.model_comparison_markdown(table, method="stw")
+    row = table[table.comparison == "model"].iloc[0]
+    want = (f"| b | 64 | base → sft | 4 | 50.0 → 75.0 | +25.0 [{row.pass_diff_low:+.1f}, {row.pass_diff_high:+.1f}] "
+            f"| 58.0 → 41.0 | −17.0 [{row.tokens_diff_low:+.1f}, {row.tokens_diff_high:+.1f}] |").replace("-", "−")
+    assert want in text.splitlines()
+    with pytest.raises(ValueError, match="no model comparison for method 'r1'"):
+        tables.model_comparison_markdown(table, method="r1")
+    rated = pd.concat([a.assign(difficulty=[1, 2, 3, 4]), b.assign(difficulty=[1, 2, 3, 4])])
+    corr = paired.difficulty_correlations(rated, bootstrap=100)
+    lines = tables.difficulty_markdown(corr, method="stw", window=64).splitlines()
+    assert lines[2].startswith("| b | base | 4 | 4 | ") and lines[2].endswith("| – |")
+    assert lines[3].startswith("| b | sft | 4 | 4 | ") and lines[3].endswith(" vs base |")

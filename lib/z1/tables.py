@@ -187,3 +187,50 @@ def comparison_markdown(table: pd.DataFrame) -> str:
             f"{r['pass_at_1'] - r['paper_pass_at_1']:+.1f}" if reported else "–",
         ]) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _ci(value: float, low: float, high: float, fmt: str = "+.1f") -> str:
+    """``+1.0 [−2.0, +3.0]`` (typographic minus, as the README writes it); "n/a" for a missing value."""
+    if value != value:
+        return "n/a"
+    return f"{value:{fmt}} [{low:{fmt}}, {high:{fmt}}]".replace("-", "−")
+
+
+def model_comparison_markdown(paired: pd.DataFrame, *, method: str) -> str:
+    """The README's base-vs-fine-tuned table from ``paired.csv`` (``z1.paired.comparisons``): per
+    benchmark and window, each arm's pass@1 and mean thinking tokens and the paired differences
+    (b − a) with their 95 % bootstrap intervals. "Fewer thinking tokens at matched accuracy" reads as
+    a token interval below 0 beside a pass@1 interval that includes 0."""
+    rows = paired[(paired["comparison"] == "model") & (paired["method_a"] == method) & (paired["method_b"] == method)]
+    if rows.empty:
+        raise ValueError(f"paired.csv has no model comparison for method {method!r}")
+    lines = ["| benchmark | W | models (a → b) | problems | pass@1 % a → b | Δ pass@1 (points) [95 % CI] "
+             "| thinking tokens a → b | Δ thinking tokens [95 % CI] |",
+             "|---|---|---|---|---|---|---|---|"]
+    for _, r in rows.sort_values(["benchmark", "window_a"], kind="stable").iterrows():
+        lines.append(" | ".join([
+            f"| {r['benchmark']}", str(int(r["window_a"])), f"{r['model_a']} → {r['model_b']}", str(int(r["problems"])),
+            f"{r['pass_a']:.1f} → {r['pass_b']:.1f}", _ci(r["pass_diff"], r["pass_diff_low"], r["pass_diff_high"]),
+            f"{r['tokens_a']:.1f} → {r['tokens_b']:.1f}",
+            _ci(r["tokens_diff"], r["tokens_diff_low"], r["tokens_diff_high"]),
+        ]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def difficulty_markdown(difficulty: pd.DataFrame, *, method: str, window: int) -> str:
+    """The README's dynamic-reasoning table from ``difficulty.csv`` (``z1.paired.difficulty_correlations``):
+    per rated benchmark and model at one window, Spearman's rho of thinking tokens vs difficulty with
+    its interval, and a later model's paired change in rho against the first."""
+    rows = difficulty[(difficulty["method"] == method) & (difficulty["window"] == int(window))]
+    if rows.empty:
+        raise ValueError(f"difficulty.csv has no rows for method {method!r} at window {window}")
+    lines = ["| benchmark | model | problems | levels | Spearman ρ [95 % CI] | change vs first model [95 % CI] |",
+             "|---|---|---|---|---|---|"]
+    for _, r in rows.iterrows():
+        change = ("–" if r["model"] == r["reference_model"]
+                  else f"{_ci(r['rho_diff'], r['rho_diff_low'], r['rho_diff_high'], '+.2f')} vs {r['reference_model']}")
+        lines.append(" | ".join([
+            f"| {r['benchmark']}", str(r["model"]), str(int(r["problems"])), str(int(r["levels"])),
+            _ci(r["rho"], r["rho_low"], r["rho_high"], "+.2f"), change,
+        ]) + " |")
+    return "\n".join(lines) + "\n"
