@@ -48,7 +48,7 @@ METHOD_LABELS = {
     "budget_forcing": "s1 budget forcing",
     "no_cap": "No cap",
 }
-PICKABLE = tuple(b for b in ("humaneval", "math500", "aime2024", "codeio") if b not in NOT_REPUBLISHED)
+PICKABLE = tuple(b for b in ("humaneval", "math500", "aime2024", "codeio", "codeio_heldout") if b not in NOT_REPUBLISHED)
 MAX_WINDOWS = 8  # one request's windows; each adds a pass 2
 
 
