@@ -21,16 +21,29 @@ PIPELINE_OUTPUTS = ("dvc.lock", "results")
 def git_revision(cwd: str | None = None) -> str:
     """The short commit, with "-dirty" when tracked code, params or notebooks differ from it (the
     pipeline's own outputs, ``dvc.lock`` and ``results/``, which ``dvc repro`` rewrites as it runs,
-    do not count)."""
+    do not count, and neither does the ``profile:`` line of params.yaml alone: switching the active
+    profile is how another profile is run, and every result records its profile)."""
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                              cwd=cwd, timeout=10, check=True).stdout.strip()
         excluded = [f":(exclude,top){p}" for p in PIPELINE_OUTPUTS]
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":/", *excluded],
-                               capture_output=True, text=True, cwd=cwd, timeout=10).stdout.strip()
+                               capture_output=True, text=True, cwd=cwd, timeout=10).stdout
+        paths = [line[3:] for line in dirty.splitlines() if line.strip()]  # "XY path" (no strip: X may be a space)
+        if paths == ["params.yaml"] and _only_profile_switched(cwd):
+            paths = []
+        dirty = bool(paths)
         return rev + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def _only_profile_switched(cwd: str | None) -> bool:
+    """params.yaml differs from HEAD in its top-level ``profile:`` line only."""
+    diff = subprocess.run(["git", "diff", "-U0", "HEAD", "--", ":(top)params.yaml"], capture_output=True, text=True,
+                          cwd=cwd, timeout=10, check=True).stdout
+    changed = [ln for ln in diff.splitlines() if ln[:1] in "+-" and not ln.startswith(("+++", "---"))]
+    return bool(changed) and all(ln[1:].startswith("profile:") for ln in changed)
 
 
 def package_version(name: str) -> str | None:
