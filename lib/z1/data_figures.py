@@ -14,6 +14,7 @@ import math
 from collections.abc import Collection, Mapping
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 
@@ -47,8 +48,13 @@ def length_vs_difficulty(dataset: pd.DataFrame, *, profile: str, teacher: str):
     corr = data.rank_correlation(dataset, "difficulty", "token_num_qwen")
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
     shown = dataset.dropna(subset=["difficulty"])
-    if len(shown):
-        sns.stripplot(shown, x="difficulty", y="token_num_qwen", hue="reasoning_level", ax=ax, size=6)
+    if len(shown):  # seaborn jitters with numpy's global generator: seeded here, so the figure is reproducible
+        state = np.random.get_state()
+        np.random.seed(0)
+        try:
+            sns.stripplot(shown, x="difficulty", y="token_num_qwen", hue="reasoning_level", ax=ax, size=6)
+        finally:
+            np.random.set_state(state)
     rho = "n/a" if corr["spearman_rho"] is None else f"{corr['spearman_rho']:+.2f}"
     ax.set_title(f"Length vs difficulty (dynamic reasoning): Spearman rho {rho}, n = {corr['n']}", fontsize=10)
     ax.set_ylabel("kept trajectory length (tokens)")
