@@ -7,7 +7,10 @@ line with the UTC time; an interrupted run is resumed by running it again (appen
 shards, checkpoints and rows are reused). A stage runs from its "Running stage 'X':" line to the next
 stage's, to DVC's "Updating lock file" line or to the attempt's END line; an attempt killed without
 an END line ends at its last stamped line. Per stage the times of every attempt are summed, so the
-total is the machine time the profile cost, interruptions excluded.
+total is the machine time the profile cost, interruptions excluded. A run paused on purpose (its
+processes sent SIGSTOP, e.g. to give the machine to another measurement, then SIGCONT) is marked in
+the log by "PAUSE <UTC ISO time>" and "RESUME <UTC ISO time>" lines; the pause is left out of the
+stage it fell in and listed under the attempt's "paused_s".
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 STAMP = re.compile(r"^(\d\d):(\d\d):(\d\d) (.*)$")
 START = re.compile(r"^START (\S+) (\S+)")
 END = re.compile(r"^END (\S+) rc=(\d+)")
+PAUSE = re.compile(r"^(PAUSE|RESUME) (\S+)")
 STAGE = re.compile(r"Running stage '([^']+)'")
 
 
@@ -35,10 +39,21 @@ def parse(text: str) -> dict:
     def close_stage(t):
         if current is not None and current["_stage"] is not None:
             name, began = current["_stage"]
-            current["stages_s"][name] = current["stages_s"].get(name, 0.0) + (t - began).total_seconds()
+            seconds = (t - began).total_seconds() - current.pop("_paused_in_stage", 0.0)
+            current["stages_s"][name] = current["stages_s"].get(name, 0.0) + seconds
             current["_stage"] = None
 
     for line in text.splitlines():
+        if (m := PAUSE.match(line)) and current is not None:
+            t = datetime.fromisoformat(m.group(2).replace("Z", "+00:00"))
+            if m.group(1) == "PAUSE":
+                current["_paused_at"] = t
+            elif "_paused_at" in current:
+                seconds = (t - current.pop("_paused_at")).total_seconds()
+                current["paused_s"] = current.get("paused_s", 0.0) + seconds
+                if current["_stage"] is not None:
+                    current["_paused_in_stage"] = current.get("_paused_in_stage", 0.0) + seconds
+            continue
         if m := START.match(line):
             if current is not None:  # killed without an END line: ends at its last stamp
                 close_stage(last_t)
@@ -73,7 +88,8 @@ def parse(text: str) -> dict:
         current["end"], current["rc"] = last_t.isoformat(), None
     stages: dict[str, float] = {}
     for a in attempts:
-        a.pop("_stage", None)
+        for key in ("_stage", "_paused_at", "_paused_in_stage"):
+            a.pop(key, None)
         for k, v in a["stages_s"].items():
             stages[k] = stages.get(k, 0.0) + v
     return {"attempts": attempts, "stages_s": {k: round(v, 1) for k, v in stages.items()},

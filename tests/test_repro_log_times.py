@@ -23,8 +23,10 @@ START 2026-12-02T01:00:00Z abc1234
 01:00:05 Running stage 'sft':
 01:05:05 Updating lock file 'dvc.lock'
 01:05:05 Running stage 'inference':
-02:05:05 Updating lock file 'dvc.lock'
-END 2026-12-02T02:05:06Z rc=0
+PAUSE 2026-12-02T01:30:00Z
+RESUME 2026-12-02T01:50:00Z
+02:25:05 Updating lock file 'dvc.lock'
+END 2026-12-02T02:25:06Z rc=0
 """
 
 
@@ -33,7 +35,8 @@ def test_stages_are_summed_over_attempts_and_a_killed_attempt_ends_at_its_last_l
     first, second = doc["attempts"]
     assert first["rc"] is None and first["end"] == "2026-12-02T00:10:00+00:00"  # killed: crossed midnight
     assert first["stages_s"] == {"assets": 60.0, "data": 420.0, "sft": 720.0}
-    assert second["rc"] == 0 and second["stages_s"] == {"sft": 300.0, "inference": 3600.0}
+    assert second["rc"] == 0 and second["stages_s"] == {"sft": 300.0, "inference": 3600.0}  # 80 min less 20 paused
+    assert second["paused_s"] == 1200.0 and "paused_s" not in first
     assert doc["stages_s"] == {"assets": 60.0, "data": 420.0, "sft": 1020.0, "inference": 3600.0}
     assert doc["total_s"] == pytest.approx(5100.0) and doc["total_min"] == 85.0
 
