@@ -10,7 +10,10 @@ an END line ends at its last stamped line. Per stage the times of every attempt 
 total is the machine time the profile cost, interruptions excluded. A run paused on purpose (its
 processes sent SIGSTOP, e.g. to give the machine to another measurement, then SIGCONT) is marked in
 the log by "PAUSE <UTC ISO time>" and "RESUME <UTC ISO time>" lines; the pause is left out of the
-stage it fell in and listed under the attempt's "paused_s".
+stage it fell in and listed under the attempt's "paused_s". Measured: vLLM 0.32's engine does not
+survive a pause much longer than its RPC timeout (a 23-minute SIGSTOP of the cpu-full inference
+stage ended in "RPC call to execute_model timed out" on resume), so pause transformers runs only,
+or stop a vLLM run and resume it instead.
 """
 
 from __future__ import annotations
