@@ -106,14 +106,23 @@ def code_deps(stage: dict) -> list[str]:
 
 # library calls a notebook makes that read params sections on its behalf
 READS = {"stages.setup(": {"compute"}, "stages.finetuned_model(": {"inference"},
-         "stages.models_caption(": {"assets", "inference"},
-         "data_stage.run(": {"assets", "compute", "data"}}  # notebook 01: from z1.stages import data as data_stage
+         "stages.models_caption(": {"assets", "inference"}}
+
+
+def _sections(source: str) -> set[str]:
+    return set(re.findall(r'cfg\[\s*"(' + "|".join(SECTIONS) + r')"\s*\]', source))
 
 
 def params_read(stage: dict) -> set[str]:
-    """The params sections a stage's notebook reads (``cfg["<section>"]``, or through a call in READS)."""
+    """The params sections a stage's notebook reads: ``cfg["<section>"]`` in its cells, in the
+    ``z1.stages.<name>`` modules it imports (``from z1.stages import sft as sft_stage``), or through
+    a call in READS."""
     _, source = stage_code(stage)
-    read = set(re.findall(r'cfg\[\s*"(' + "|".join(SECTIONS) + r')"\s*\]', source))
+    read = _sections(source)
+    for name in re.findall(r"from z1\.stages import (\w+)", source):
+        module = LIB / "z1" / "stages" / f"{name}.py"
+        if module.exists():
+            read |= _sections(module.read_text())
     return read.union(*(sections for call, sections in READS.items() if call in source))
 
 

@@ -1,0 +1,69 @@
+"""z1.stages.sft / z1.stages.evaluation: the stage logic the notebooks call, wired to the profile's paths."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from z1.paths import Paths
+
+
+def _cfg():
+    return {"name": "ci", "compute": {"dtype": "float32"}, "assets": {"models": {"base": {"id": "m"}}},
+            "sft": {"epochs": 1, "learning_rate": 1e-4}, "evaluation": {"bootstrap": 50, "seed": 0, "workers": 1}}
+
+
+def test_sft_stage_trains_into_the_keyed_checkpoints_and_saves_the_declared_files(tmp_path, monkeypatch):
+    from z1 import sft_launch
+    from z1.stages import sft as stage
+
+    paths = Paths("ci", root=tmp_path)
+    paths.trajectories.parent.mkdir(parents=True)
+    paths.trajectories.write_bytes(b"rows")
+    base = paths.model("base")
+    base.mkdir(parents=True)
+    (base / "config.json").write_text("{}")
+    calls = {}
+
+    def fake_run(model_dir, data, out, settings):
+        calls["run"] = (Path(model_dir), Path(data), Path(out), dict(settings))
+        return {"global_step": 3}
+
+    def fake_save(metrics, **kw):
+        calls["save"] = (metrics, kw)
+        return tmp_path / "log.csv"
+
+    monkeypatch.setattr(sft_launch, "run", fake_run)
+    monkeypatch.setattr(sft_launch, "save_results", fake_save)
+    metrics, log = stage.run(_cfg(), paths)
+    model_dir, data, out, settings = calls["run"]
+    assert (model_dir, data, out) == (base, paths.trajectories, paths.sft)
+    assert settings["dtype"] == "float32" and settings["learning_rate"] == 1e-4
+    # the resume key is the settings (dtype included), the data and the base weights: the same inputs give
+    # the same directory, so a killed stage continues its own run
+    want = paths.sft_run_checkpoints({"epochs": 1, "learning_rate": 1e-4, "dtype": "float32"}, paths.trajectories, base)
+    assert settings["checkpoint_dir"] == str(want)
+    assert metrics == {"global_step": 3} and log == tmp_path / "log.csv"
+    assert calls["save"][1]["metrics_path"] == paths.metrics / "sft.json"
+    assert calls["save"][1]["profile"] == "ci" and calls["save"][1]["base_model"] == {"id": "m"}
+
+
+def test_evaluation_stage_grades_the_rows_and_writes_every_declared_file(tmp_path, monkeypatch):
+    from z1 import evaluation, generations
+    from z1.stages import evaluation as stage
+
+    samples = pd.DataFrame({
+        "model": ["base"] * 4 + ["sft"] * 4, "benchmark": "math500", "stand_in_for": "", "method": "stw",
+        "window": [8, 8, 16, 16] * 2, "problem_id": ["p0", "p1"] * 4, "sample_index": 0,
+        "difficulty": [1.0, 2.0] * 4, "correct": [True, False, True, True, False, False, True, True],
+        "strict_correct": False, "verdict": "", "thinking_tokens": [8, 8, 9, 16, 8, 8, 10, 16],
+        "thinking_tokens_only": 8, "answer_tokens": 3, "window_hit": True, "finished": True, "contest_date": None})
+    monkeypatch.setattr(generations, "read_generations", lambda path: ["row"])
+    monkeypatch.setattr(evaluation, "grade_rows", lambda rows, workers, progress: samples)
+    monkeypatch.setattr(evaluation, "generation_provenance", lambda rows: {"rows": len(rows)})
+    result = stage.run(_cfg(), Paths("ci", root=tmp_path), progress=False)
+    assert set(result.written) == {"metrics", "curves", "samples", "paired", "difficulty", "headline"}
+    for path in result.written.values():
+        assert Path(path).exists(), path
+    assert len(result.summary) == 4  # 2 models x 2 windows
+    assert set(result.comparisons["comparison"]) == {"model", "window"}
+    assert set(result.difficulty["model"]) == {"base", "sft"}
