@@ -114,18 +114,7 @@ DIFFICULTY_COLUMNS = ("benchmark", "method", "window", "model", "problems", "lev
 
 def _ranks(x: np.ndarray) -> np.ndarray:
     """Average ranks along the last axis (ties share their mean rank), as Spearman's rho needs."""
-    order = np.argsort(x, axis=-1, kind="stable")
-    xs = np.take_along_axis(x, order, axis=-1)
-    ranks = np.empty_like(x, dtype=float)
-    n = x.shape[-1]
-    for idx in np.ndindex(x.shape[:-1]):
-        row, o = xs[idx], order[idx]
-        starts = np.r_[0, np.flatnonzero(np.diff(row)) + 1]
-        ends = np.r_[starts[1:], n]
-        mean_rank = (starts + ends - 1) / 2.0  # 0-based average rank of each run of ties
-        r = np.repeat(mean_rank, ends - starts)
-        ranks[idx + (o,)] = r
-    return ranks
+    return pd.DataFrame(x.reshape(-1, x.shape[-1])).rank(axis=1).to_numpy(dtype=float, copy=True).reshape(x.shape)
 
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> np.ndarray | float:
