@@ -24,7 +24,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 LIB = REPO / "lib"
-PACKAGES = ("lib/z1/assets", "lib/z1/sft", "lib/z1/thinking", "lib/z1/engines", "lib/z1/benchmarks", "lib/z1/sandbox", "lib/z1/stages", "lib/z1/explore")
+PACKAGES = ("lib/z1/assets", "lib/z1/sft", "lib/z1/thinking", "lib/z1/engines", "lib/z1/benchmarks", "lib/z1/sandbox", "lib/z1/explore")
 SECTIONS = ("assets", "compute", "data", "sft", "inference", "evaluation", "figures")
 MARK = "      # code: the stage's import closure in lib/z1 (python -m z1.stage_deps; tests/test_dvc_deps.py)"
 
@@ -118,12 +118,11 @@ def params_read(stage: dict) -> set[str]:
     ``z1.stages.<name>`` modules it imports (``from z1.stages import sft as sft_stage``), or through
     a call in READS."""
     _, source = stage_code(stage)
-    read = _sections(source)
     for name in re.findall(r"from z1\.stages import (\w+)", source):
         module = LIB / "z1" / "stages" / f"{name}.py"
         if module.exists():
-            read |= _sections(module.read_text())
-    return read.union(*(sections for call, sections in READS.items() if call in source))
+            source += "\n" + module.read_text()
+    return _sections(source).union(*(sections for call, sections in READS.items() if call in source))
 
 
 def stages(dvc_yaml: Path = REPO / "dvc.yaml") -> dict:

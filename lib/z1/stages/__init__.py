@@ -1,5 +1,6 @@
-"""Stage logic the notebooks call (one module per stage where it has some: ``stages.data``), and the
-first cell of every stage notebook, once: ``cfg, paths = stages.setup(profile)``.
+"""Stage logic the notebooks call, one module per stage (``stages.data``, ``sft``, ``inference``,
+``evaluation``, ``figures``: each ``run(cfg, paths)``), and the first cell of every stage notebook,
+once: ``cfg, paths = stages.setup(profile)``.
 
 Offline defaults (nothing reaches the hub unless the `paper` user unsets them), the profile's checked
 settings (``config.load_profile``: a bad key fails here, in one line), its paths, torch's thread count
