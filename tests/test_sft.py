@@ -248,6 +248,10 @@ def test_train_writes_plain_model_log_and_metrics(tiny_model_dir, tmp_path):
     log = sft.read_train_log(out / "train_log.csv")
     assert [r["step"] for r in log] == [1, 2, 3]
     assert log[-1]["tokens_seen"] == m["train_tokens"]
+    # the CSV is dvclive's record joined by step, with TRL's entropy and token accuracy beside the loss
+    assert sft.read_train_log(out / "dvclive") == log
+    assert (out / "dvclive" / "plots" / "metrics" / "train" / "loss.tsv").is_file()
+    assert all(0 <= r["mean_token_accuracy"] <= 1 and r["entropy"] > 0 and r["grad_norm"] > 0 for r in log)
     assert (tmp_path / "sft-checkpoints" / "checkpoint-3").is_dir()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -494,3 +498,34 @@ def test_question_is_stripped_as_in_the_authors_preprocessing(qwen_tok):
     padded = sft.build_example(qwen_tok, "  Write hello\n\n", "def f():\n    return 1", max_length=4096)
     plain = sft.build_example(qwen_tok, "Write hello", "def f():\n    return 1", max_length=4096)
     assert padded == plain
+
+
+def test_step_log_resume_drops_the_steps_after_the_checkpoint_and_joins_by_step(tmp_path):
+    """z1.sft.tracking without a model: dvclive files at the trainer's global step; a resume from
+    step 2 drops steps 3-4 (they are trained again) and appends; the CSV joins the metrics by step."""
+    from types import SimpleNamespace
+
+    from z1.sft import tracking
+
+    def log_steps(callback, steps, loss_offset=0.0):
+        for step in steps:
+            state = SimpleNamespace(global_step=step, epoch=step / 4, num_input_tokens_seen=10 * step,
+                                    is_world_process_zero=True)
+            callback.on_log(None, state, None, logs={"loss": step + loss_offset, "learning_rate": 0.1 * step,
+                                                     "grad_norm": 1.0})
+            callback.on_log(None, state, None, logs={"train_runtime": 1.0})  # no loss: not a step row
+        callback.on_train_end(None, None, None)
+
+    live = tmp_path / "dvclive"
+    log_steps(tracking.logger(live, resume_step=0), [1, 2, 3, 4])
+    log_steps(tracking.logger(live, resume_step=2), [3, 4, 5], loss_offset=0.5)
+    rows = tracking.read(live)
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5]
+    assert [r["loss"] for r in rows] == [1.0, 2.0, 3.5, 4.5, 5.5]  # 3 and 4 from the resumed run only
+    assert rows[2] == {"step": 3, "epoch": 0.75, "loss": 3.5, "learning_rate": pytest.approx(0.3), "tokens_seen": 30,
+                       "grad_norm": 1.0}
+    csv_path = tracking.write_csv(rows, tmp_path / "train_log.csv")
+    assert csv_path.read_text().splitlines()[0] == "step,epoch,loss,learning_rate,tokens_seen,grad_norm"
+    assert sft.read_train_log(csv_path) == rows
+    log_steps(tracking.logger(live, resume_step=0), [1])  # a fresh start clears the old log
+    assert [r["step"] for r in tracking.read(live)] == [1]

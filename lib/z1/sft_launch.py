@@ -77,13 +77,19 @@ def run(model_dir, data, out_dir, settings: Mapping[str, Any], *, progress: bool
 def save_results(train_metrics: Mapping[str, Any], *, model_dir: str | Path, results_dir: str | Path,
                  metrics_path: str | Path, profile: str, base_model: Mapping) -> Path:
     """The SFT stage's committed results: the training log (``<results_dir>/sft/train_log.csv``, the
-    DVC plot) and ``metrics_path`` (sft.json: provenance, the base model's asset entry, the run's
-    metrics). Returns the log's path."""
+    DVC plot, and ``<results_dir>/sft/dvclive``, the dvclive record it is joined from) and
+    ``metrics_path`` (sft.json: provenance, the base model's asset entry, the run's metrics).
+    Returns the log's path."""
     from z1 import headline, provenance
 
     log = Path(results_dir) / "sft" / "train_log.csv"
     log.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(Path(model_dir) / "train_log.csv", log)
+    live = log.parent / "dvclive"
+    if live.exists():
+        shutil.rmtree(live)
+    if (Path(model_dir) / "dvclive").is_dir():
+        shutil.copytree(Path(model_dir) / "dvclive", live)
     Path(metrics_path).parent.mkdir(parents=True, exist_ok=True)
     Path(metrics_path).write_text(json.dumps({"provenance": provenance.base(profile), "base_model": dict(base_model),
                                               **train_metrics}, indent=2, default=str) + "\n")

@@ -15,8 +15,9 @@ What the authors did (paper-notes §3) and how it maps onto this module:
   neither attention nor loss crosses example boundaries (checked in tests/test_sft.py).
 * **Optimisation.** 2 epochs, AdamW, lr 1e-5, cosine, 100 warmup steps, weight decay 0, seed 42,
   gradient checkpointing, bf16 (+tf32) on CUDA — all come from params (the ``sft`` section), none
-  is hard-coded here. Training uses the transformers ``Trainer`` (TRL's SFTTrainer is not needed:
-  we tokenize and mask ourselves and only need the optimisation loop, checkpoints and resume).
+  is hard-coded here. Training uses TRL's ``SFTTrainer`` on the examples tokenized and masked
+  here (TRL prepares nothing: ``skip_prepare_dataset``, see ``z1.sft.trainer``), and every logged
+  step goes to dvclive (``z1.sft.tracking``).
   ``loss_averaging``: ``"token"`` (default, transformers 5.19: token losses summed over the whole
   accumulated global batch / its target tokens) or ``"micro_batch"`` (the authors' transformers
   4.37.1: mean of per-micro-batch token means, which weights short trajectories more).
@@ -37,8 +38,9 @@ What the authors did (paper-notes §3) and how it maps onto this module:
   ``save_dtype`` (default: the compute dtype).
 
 Outputs of :func:`train`: ``out_dir`` is a plain Hugging Face model directory (LoRA merged into
-the base; the adapter kept in ``out_dir/adapter``) with the tokenizer, ``train_log.csv``
-(step, epoch, loss, learning_rate, tokens_seen), ``data_report.json`` and ``sft_metrics.json``.
+the base; the adapter kept in ``out_dir/adapter``) with the tokenizer, ``dvclive/`` (the step
+log), ``train_log.csv`` (the same steps joined: step, epoch, loss, learning_rate, tokens_seen,
+grad_norm, entropy, mean_token_accuracy), ``data_report.json`` and ``sft_metrics.json``.
 Checkpoints go to ``out_dir/../<name>-checkpoints`` (or ``settings["checkpoint_dir"]``);
 ``resume=True`` continues from the last one (global step, optimizer, LR schedule, data order).
 The final directory appears atomically (written to a temp dir, then renamed).

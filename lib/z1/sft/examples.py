@@ -274,14 +274,3 @@ class SFTCollator:
             batch["use_cache"] = False
         batch["num_real_tokens"] = torch.tensor(sum(len(f["input_ids"]) for f in features))
         return batch
-
-
-class _ListDataset:
-    def __init__(self, items: list[dict]):
-        self.items = items
-
-    def __len__(self):
-        return len(self.items)
-
-    def __getitem__(self, i):
-        return self.items[i]

@@ -1,9 +1,18 @@
-"""The training loop around transformers' Trainer: settings, step arithmetic, model and tokenizer
-loading, checkpoints and resume, the CSV log, the atomic final save, and the per-example target loss."""
+"""The training loop around TRL's SFTTrainer: settings, step arithmetic, model and tokenizer loading,
+checkpoints and resume, the step log (dvclive, ``z1.sft.tracking``), the atomic final save, and the
+per-example target loss.
+
+What TRL takes over: the training loop, the loss (its fused LM head computes the target tokens'
+log-probabilities in chunks, without the full logits) and its entropy and token-accuracy metrics.
+What stays ours, and why: the examples are tokenized, label-masked and packed by
+``z1.sft.examples`` and handed to TRL as-is (``skip_prepare_dataset``). The authors' recipe formats
+one user turn with Qwen's default system prompt and masks exactly the prompt, and the pinned
+label-mask tests check those ids. TRL's own preparation would build the prompt from its chat-template
+handling and its "bfd" packing re-orders and splits rows, so the authors' rows would not be
+reproduced exactly."""
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -15,8 +24,8 @@ from typing import Any
 
 from z1 import atomic
 from z1.dtypes import torch_dtype
-from z1.sft import DEFAULT_SETTINGS, LOSS_AVERAGING
-from z1.sft.examples import SFTCollator, _ListDataset, build_dataset, pack_examples, validate_rows
+from z1.sft import DEFAULT_SETTINGS, LOSS_AVERAGING, tracking
+from z1.sft.examples import SFTCollator, build_dataset, pack_examples, validate_rows
 
 # --------------------------------------------------------------------------------------------
 # Step arithmetic
@@ -106,30 +115,33 @@ def default_checkpoint_dir(out_dir) -> Path:
     return out_dir.parent / f"{out_dir.name}-checkpoints"
 
 
-LOG_FIELDS = ("step", "epoch", "loss", "learning_rate", "tokens_seen")
-
-
 def _make_trainer_class():
-    from transformers import Trainer
+    from trl import SFTTrainer
 
-    class _SFTTrainer(Trainer):
-        """Trainer that counts non-padding tokens itself (the packed batches have no attention
-        mask for Trainer's own non-padding count); the count lives in TrainerState, so it is
-        checkpointed and restored on resume.
+    class _SFTTrainer(SFTTrainer):
+        """TRL's SFTTrainer that counts non-padding tokens itself (the packed batches have no
+        attention mask for Trainer's own non-padding count); the count lives in TrainerState, so it
+        is checkpointed and restored on resume.
 
         ``loss_averaging="micro_batch"`` reproduces the authors' transformers 4.37.1: each
         micro-batch's loss is the mean over its own target tokens, divided by the accumulation
-        steps (the step sees the mean of micro-batch means; DDP/FSDP then average the ranks).
-        With ``model_accepts_loss_kwargs`` off, 5.19 does exactly that: it counts no
-        ``num_items_in_batch``, the model returns its per-micro-batch mean, ``training_step``
-        divides by the accumulation steps and ``compute_loss`` skips the x world-size rescale.
-        ``"token"`` leaves 5.19's default (sum over the global batch / its target tokens)."""
+        steps (the step sees the mean of micro-batch means; DDP/FSDP then average the ranks). TRL's
+        loss is the micro-batch mean when it gets no ``num_items_in_batch``, and with
+        ``model_accepts_loss_kwargs`` off Trainer divides it by the accumulation steps and skips the
+        x world-size rescale. ``"token"`` leaves the default (sum over the global batch / its target
+        tokens)."""
 
         def __init__(self, *args, loss_averaging: str = "token", **kwargs):
             super().__init__(*args, **kwargs)
             self.loss_averaging = loss_averaging
             if loss_averaging == "micro_batch":
                 self.model_accepts_loss_kwargs = False
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if self.loss_averaging == "micro_batch":
+                num_items_in_batch = None
+            return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
 
         def training_step(self, model, inputs, num_items_in_batch=None):
             n = inputs.pop("num_real_tokens", None)
@@ -141,39 +153,17 @@ def _make_trainer_class():
     return _SFTTrainer
 
 
-def _csv_logger(path: Path, resume_step: int):
-    from transformers import TrainerCallback
-
-    # On resume keep the rows up to the checkpoint's step; the later ones are re-done.
-    kept: list[dict] = []
-    if path.exists() and resume_step > 0:
-        with path.open() as f:
-            kept = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
-    if _is_main_process():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=LOG_FIELDS)
-            w.writeheader()
-            w.writerows(kept)
-
-    class CSVLogger(TrainerCallback):
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if not logs or "loss" not in logs or not state.is_world_process_zero:
-                return
-            with path.open("a", newline="") as f:
-                csv.DictWriter(f, fieldnames=LOG_FIELDS).writerow({
-                    "step": state.global_step, "epoch": round(float(state.epoch or 0), 6),
-                    "loss": float(logs["loss"]), "learning_rate": float(logs.get("learning_rate", float("nan"))),
-                    "tokens_seen": int(state.num_input_tokens_seen),
-                })
-
-    return CSVLogger()
-
-
 def read_train_log(path) -> list[dict]:
-    with Path(path).open() as f:
+    """The step log: a ``train_log.csv`` (``tracking.write_csv``) or a dvclive directory."""
+    import csv
+
+    path = Path(path)
+    if path.is_dir():
+        return tracking.read(path)
+    with path.open() as f:
         return [{"step": int(r["step"]), "epoch": float(r["epoch"]), "loss": float(r["loss"]),
-                 "learning_rate": float(r["learning_rate"]), "tokens_seen": int(r["tokens_seen"])}
+                 "learning_rate": float(r["learning_rate"]), "tokens_seen": int(r["tokens_seen"]),
+                 **{k: float(r[k]) for k in tracking.EXTRA_FIELDS if r.get(k)}}
                 for r in csv.DictReader(f)]
 
 
@@ -196,8 +186,10 @@ def train(model_dir, rows, out_dir, settings: Mapping[str, Any], *, resume: bool
     report["sequences"] = len(items)
 
     import torch
-    from transformers import TrainingArguments, set_seed
+    from datasets import Dataset
+    from transformers import set_seed
     from transformers.trainer_utils import get_last_checkpoint
+    from trl import SFTConfig
 
     set_seed(int(s["seed"]))
     compute_dtype = torch_dtype(s["dtype"])
@@ -218,8 +210,10 @@ def train(model_dir, rows, out_dir, settings: Mapping[str, Any], *, resume: bool
     use_cuda = torch.cuda.is_available()
     mixed_bf16 = compute_dtype == torch.bfloat16 and load_dtype != torch.bfloat16
     mixed_fp16 = compute_dtype == torch.float16 and load_dtype != torch.float16
-    args = TrainingArguments(
+    args = SFTConfig(
         output_dir=str(ckpt_dir),
+        # the examples arrive tokenized, masked, truncated and (if asked) packed: TRL prepares nothing
+        dataset_kwargs={"skip_prepare_dataset": True}, max_length=None, packing=False, padding_free=False,
         num_train_epochs=float(s["epochs"]),
         max_steps=int(s["max_steps"]) if s["max_steps"] else -1,
         learning_rate=float(s["learning_rate"]),
@@ -246,12 +240,12 @@ def train(model_dir, rows, out_dir, settings: Mapping[str, Any], *, resume: bool
         resume_step = json.loads((Path(last) / "trainer_state.json").read_text())["global_step"]
     elif ckpt_dir.is_dir() and not resume and _is_main_process():
         shutil.rmtree(ckpt_dir)  # a fresh start must not mix with old checkpoints
-    log_path = ckpt_dir / "train_log.csv"
+    live_dir = ckpt_dir / "dvclive"
     trainer = _make_trainer_class()(
-        loss_averaging=s["loss_averaging"], model=model, args=args, train_dataset=_ListDataset(items),
+        loss_averaging=s["loss_averaging"], model=model, args=args, train_dataset=Dataset.from_list(items),
         data_collator=SFTCollator(tokenizer.pad_token_id, packing=bool(s["packing"])),
         processing_class=tokenizer,
-        callbacks=[_csv_logger(log_path, resume_step), *callbacks],
+        callbacks=[tracking.logger(live_dir, resume_step=resume_step, main_process=_is_main_process()), *callbacks],
     )
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=last)
@@ -269,7 +263,7 @@ def train(model_dir, rows, out_dir, settings: Mapping[str, Any], *, resume: bool
         trainer.save_model(str(tmp))
     trainer.accelerator.wait_for_everyone()
 
-    log = read_train_log(log_path) if log_path.exists() else []
+    log = tracking.read(live_dir) if live_dir.is_dir() else []
     metrics = {
         "train_loss_first": log[0]["loss"] if log else None,
         "train_loss_last": log[-1]["loss"] if log else None,
@@ -294,7 +288,9 @@ def train(model_dir, rows, out_dir, settings: Mapping[str, Any], *, resume: bool
     if _is_main_process():
         del model, trainer
         _finalize(tmp, model_dir, tokenizer, save_dtype, lora=bool(lora))
-        shutil.copy(log_path, tmp / "train_log.csv") if log_path.exists() else None
+        if live_dir.is_dir():
+            shutil.copytree(live_dir, tmp / "dvclive")
+        tracking.write_csv(log, tmp / "train_log.csv")
         (tmp / "data_report.json").write_text(json.dumps(report, indent=2))
         (tmp / "sft_metrics.json").write_text(json.dumps({**metrics, "settings": _jsonable(s)}, indent=2))
         atomic.replace_dir(tmp, out_dir)

@@ -1,0 +1,102 @@
+"""The SFT step log, kept by dvclive: one ``Live`` directory next to the checkpoints, a row per logged
+optimizer step, and the joined table (``train_log.csv``) that the stage commits as its DVC plot.
+
+dvclive writes ``<dir>/plots/metrics/train/<name>.tsv`` (step, value) and ``<dir>/metrics.json``
+(the latest values). Its step is set to the trainer's ``global_step``, not dvclive's own counter,
+so a run resumed from a checkpoint first drops the rows logged after that checkpoint (those steps
+are trained again) and then appends: the log of a killed-and-resumed run equals an uninterrupted
+one's.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+# always present in a row; the trainer's extras (grad_norm, TRL's entropy and mean_token_accuracy) follow
+LOG_FIELDS = ("step", "epoch", "loss", "learning_rate", "tokens_seen")
+EXTRA_FIELDS = ("grad_norm", "entropy", "mean_token_accuracy")
+PREFIX = "train"
+
+
+def _metric_files(live_dir: Path) -> list[Path]:
+    return sorted((Path(live_dir) / "plots" / "metrics" / PREFIX).glob("*.tsv"))
+
+
+def _read_tsv(path: Path) -> list[dict]:
+    with path.open() as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def truncate(live_dir: str | Path, step: int) -> None:
+    """Keep only the rows at or before ``step`` in every metric file (a resume re-trains the rest)."""
+    for path in _metric_files(Path(live_dir)):
+        rows = _read_tsv(path)
+        kept = [r for r in rows if int(r["step"]) <= step]
+        if len(kept) != len(rows):
+            with path.open("w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=list(rows[0]), delimiter="\t")
+                w.writeheader()
+                w.writerows(kept)
+
+
+def logger(live_dir: str | Path, *, resume_step: int, main_process: bool = True):
+    """A TrainerCallback logging every step's loss, learning rate, epoch, tokens seen and the extras
+    to dvclive at ``live_dir``; ``resume_step`` 0 starts a fresh log, else continues the one there."""
+    from transformers import TrainerCallback
+
+    live = None
+    if main_process:
+        from dvclive import Live
+
+        if resume_step > 0:
+            truncate(live_dir, resume_step)
+        live = Live(str(live_dir), resume=resume_step > 0, save_dvc_exp=False, dvcyaml=False)
+
+    class DVCLiveStepLog(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if live is None or not logs or "loss" not in logs or not state.is_world_process_zero:
+                return
+            live.step = int(state.global_step)
+            values = {"epoch": round(float(state.epoch or 0), 6), "loss": float(logs["loss"]),
+                      "learning_rate": float(logs.get("learning_rate", float("nan"))),
+                      "tokens_seen": int(state.num_input_tokens_seen)}
+            values.update({k: float(logs[k]) for k in EXTRA_FIELDS if k in logs})
+            for name, value in values.items():
+                live.log_metric(f"{PREFIX}/{name}", value)
+            live.make_summary()
+
+        def on_train_end(self, args, state, control, **kwargs):
+            if live is not None:
+                live.end()
+
+    return DVCLiveStepLog()
+
+
+def read(live_dir: str | Path) -> list[dict]:
+    """The log as rows by step: ``LOG_FIELDS`` always, the extras where logged."""
+    by_step: dict[int, dict] = {}
+    for path in _metric_files(Path(live_dir)):
+        name = path.stem
+        for r in _read_tsv(path):
+            by_step.setdefault(int(r["step"]), {"step": int(r["step"])})[name] = r[name]
+    casts = {"epoch": float, "loss": float, "learning_rate": float, "tokens_seen": lambda v: int(float(v))}
+    rows = []
+    for step in sorted(by_step):
+        row = by_step[step]
+        if "loss" not in row:
+            continue
+        rows.append({"step": step, **{k: casts[k](row[k]) for k in LOG_FIELDS[1:]},
+                     **{k: float(row[k]) for k in EXTRA_FIELDS if k in row}})
+    return rows
+
+
+def write_csv(rows: list[dict], path: str | Path) -> Path:
+    """``train_log.csv``: the joined rows, one per logged step (the stage's DVC plot)."""
+    path = Path(path)
+    extras = [k for k in EXTRA_FIELDS if any(k in r for r in rows)]
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=[*LOG_FIELDS, *extras], restval="")
+        w.writeheader()
+        w.writerows(rows)
+    return path
