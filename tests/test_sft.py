@@ -500,7 +500,7 @@ def test_question_is_stripped_as_in_the_authors_preprocessing(qwen_tok):
     assert padded == plain
 
 
-def test_step_log_resume_drops_the_steps_after_the_checkpoint_and_joins_by_step(tmp_path):
+def test_step_log_resume_drops_the_steps_after_the_checkpoint_and_joins_by_step(tmp_path, monkeypatch):
     """z1.sft.tracking without a model: dvclive files at the trainer's global step; a resume from
     step 2 drops steps 3-4 (they are trained again) and appends; the CSV joins the metrics by step."""
     from types import SimpleNamespace
@@ -516,6 +516,10 @@ def test_step_log_resume_drops_the_steps_after_the_checkpoint_and_joins_by_step(
             callback.on_log(None, state, None, logs={"train_runtime": 1.0})  # no loss: not a step row
         callback.on_train_end(None, None, None)
 
+    import subprocess
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    monkeypatch.chdir(tmp_path)  # a repository without commits: dvclive's own DVC/git integration would raise
     live = tmp_path / "dvclive"
     log_steps(tracking.logger(live, resume_step=0), [1, 2, 3, 4])
     log_steps(tracking.logger(live, resume_step=2), [3, 4, 5], loss_offset=0.5)

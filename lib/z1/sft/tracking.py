@@ -40,6 +40,20 @@ def truncate(live_dir: str | Path, step: int) -> None:
                 w.writerows(kept)
 
 
+def _files_only_live():
+    """dvclive's ``Live`` writing its files and nothing else. Its DVC integration (experiment names,
+    the baseline commit, a dvc.yaml of its own) is skipped: the stage's outputs are declared in the
+    project's dvc.yaml, and ``Live`` would raise in a git repository without commits (dvclive 3.49
+    catches only DVC's exceptions there, not scmrepo's "Empty git repo")."""
+    from dvclive import Live
+
+    class FilesOnlyLive(Live):
+        def _init_dvc(self):
+            pass
+
+    return FilesOnlyLive
+
+
 def logger(live_dir: str | Path, *, resume_step: int, main_process: bool = True):
     """A TrainerCallback logging every step's loss, learning rate, epoch, tokens seen and the extras
     to dvclive at ``live_dir``; ``resume_step`` 0 starts a fresh log, else continues the one there."""
@@ -47,11 +61,9 @@ def logger(live_dir: str | Path, *, resume_step: int, main_process: bool = True)
 
     live = None
     if main_process:
-        from dvclive import Live
-
         if resume_step > 0:
             truncate(live_dir, resume_step)
-        live = Live(str(live_dir), resume=resume_step > 0, save_dvc_exp=False, dvcyaml=False)
+        live = _files_only_live()(str(live_dir), resume=resume_step > 0, save_dvc_exp=False, dvcyaml=False)
 
     class DVCLiveStepLog(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kwargs):
