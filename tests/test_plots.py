@@ -368,7 +368,7 @@ def test_paper_benchmark_has_one_copy():
     assert plots.PAPER_BENCHMARK is tables.PAPER_BENCHMARK
 
 
-@pytest.mark.parametrize("profile", ["mini", "ci"])
+@pytest.mark.parametrize("profile", ["mini", "cpu-full", "ci"])
 def test_committed_results_table_traces_to_their_metrics(tmp_path, profile):
     """The committed metrics of a profile give a traceable table; a committed table must match them."""
     from z1 import config

@@ -26,6 +26,16 @@ def test_readme_comparison_table_is_rendered_from_the_committed_main_table():
     assert _block("ours-vs-paper") == tables.comparison_markdown(table)
 
 
+def test_readme_cpu_full_tables_are_rendered_from_its_committed_results():
+    """The cpu-full section's base-vs-fine-tuned and difficulty tables are exactly what
+    `tables.model_comparison_markdown` / `tables.difficulty_markdown` render from its CSVs."""
+    results = REPO / "results" / "cpu-full"
+    paired = pd.read_csv(results / "paired.csv")
+    assert _block("cpu-full-models") == tables.model_comparison_markdown(paired, method="stw")
+    difficulty = pd.read_csv(results / "difficulty.csv")
+    assert _block("cpu-full-difficulty") == tables.difficulty_markdown(difficulty, method="stw", window=256)
+
+
 def test_comparison_markdown_gap_and_missing_paper_numbers():
     row = {"model": "sft", "benchmark": "math500", "benchmark_label": "math500", "method": "stw", "window": 256,
            "problems": 6, "pass_at_1": 16.67, "ci_low": 0.0, "ci_high": 50.0, "avg_thinking_tokens": 200.5,
