@@ -531,5 +531,8 @@ def test_step_log_resume_drops_the_steps_after_the_checkpoint_and_joins_by_step(
     csv_path = tracking.write_csv(rows, tmp_path / "train_log.csv")
     assert csv_path.read_text().splitlines()[0] == "step,epoch,loss,learning_rate,tokens_seen,grad_norm"
     assert sft.read_train_log(csv_path) == rows
+    with pytest.warns(UserWarning, match="without a step log"):  # checkpoints whose log is gone: said
+        log_steps(tracking.logger(tmp_path / "elsewhere", resume_step=5), [6])
+    assert [r["step"] for r in tracking.read(tmp_path / "elsewhere")] == [6]
     log_steps(tracking.logger(live, resume_step=0), [1])  # a fresh start clears the old log
     assert [r["step"] for r in tracking.read(live)] == [1]

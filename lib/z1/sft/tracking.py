@@ -62,6 +62,12 @@ def logger(live_dir: str | Path, *, resume_step: int, main_process: bool = True)
     live = None
     if main_process:
         if resume_step > 0:
+            if not _metric_files(Path(live_dir)):
+                import warnings
+
+                warnings.warn(f"resuming at step {resume_step} without a step log in {live_dir} (checkpoints "
+                              f"from an older version?): train_log.csv will miss steps 1-{resume_step}; delete "
+                              "the checkpoint directory to train again with a complete log", stacklevel=2)
             truncate(live_dir, resume_step)
         live = _files_only_live()(str(live_dir), resume=resume_step > 0, save_dvc_exp=False, dvcyaml=False)
 
