@@ -98,15 +98,19 @@ def read(live_dir: str | Path) -> list[dict]:
         name = path.stem
         for r in _read_tsv(path):
             by_step.setdefault(int(r["step"]), {"step": int(r["step"])})[name] = r[name]
-    casts = {"epoch": float, "loss": float, "learning_rate": float, "tokens_seen": lambda v: int(float(v))}
-    rows = []
-    for step in sorted(by_step):
-        row = by_step[step]
-        if "loss" not in row:
-            continue
-        rows.append({"step": step, **{k: casts[k](row[k]) for k in LOG_FIELDS[1:]},
-                     **{k: float(row[k]) for k in EXTRA_FIELDS if k in row}})
-    return rows
+    return [_typed(by_step[step]) for step in sorted(by_step) if "loss" in by_step[step]]
+
+
+def _typed(row: dict) -> dict:
+    """One row of text values as the log's types; an extra that is absent or empty is left out."""
+    casts = {"step": int, "epoch": float, "loss": float, "learning_rate": float, "tokens_seen": lambda v: int(float(v))}
+    return {**{k: casts[k](row[k]) for k in LOG_FIELDS}, **{k: float(row[k]) for k in EXTRA_FIELDS if row.get(k)}}
+
+
+def read_csv(path: str | Path) -> list[dict]:
+    """``train_log.csv`` back as rows (what :func:`write_csv` wrote, or an older log without the extras)."""
+    with Path(path).open() as f:
+        return [_typed(r) for r in csv.DictReader(f)]
 
 
 def write_csv(rows: list[dict], path: str | Path) -> Path:

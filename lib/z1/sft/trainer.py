@@ -154,17 +154,9 @@ def _make_trainer_class():
 
 
 def read_train_log(path) -> list[dict]:
-    """The step log: a ``train_log.csv`` (``tracking.write_csv``) or a dvclive directory."""
-    import csv
-
+    """The step log: a ``train_log.csv`` or the dvclive directory it was joined from."""
     path = Path(path)
-    if path.is_dir():
-        return tracking.read(path)
-    with path.open() as f:
-        return [{"step": int(r["step"]), "epoch": float(r["epoch"]), "loss": float(r["loss"]),
-                 "learning_rate": float(r["learning_rate"]), "tokens_seen": int(r["tokens_seen"]),
-                 **{k: float(r[k]) for k in tracking.EXTRA_FIELDS if r.get(k)}}
-                for r in csv.DictReader(f)]
+    return tracking.read(path) if path.is_dir() else tracking.read_csv(path)
 
 
 def train(model_dir, rows, out_dir, settings: Mapping[str, Any], *, resume: bool = True, progress: bool = True,
