@@ -74,6 +74,8 @@ def test_playground_and_browser_in_jupyterlab(project, tmp_path, repo_root):
 
             lab.open_notebook(driver, server, "notebooks/explore/generations_browser.ipynb")
             lab.run_all(driver, server=server)
+            # on its own: the playground's kernel is shut down, its notebook not restored next to this one
+            assert [s["path"] for s in lab.sessions(server)] == ["notebooks/explore/generations_browser.ipynb"]
             table = lab.wait_for(driver, ".z1-summary", timeout=180, server=server)[0]
             samples = pd.read_csv(project / "results" / "ci" / "samples.csv")
             assert int(table.get_attribute("data-samples")) == len(samples)

@@ -13,6 +13,7 @@ The server is started with ``LabApp.expose_app_in_browser`` so the page can run 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -154,10 +155,50 @@ def wait_for(driver, css: str, *, timeout: float, count: int = 1, server: LabSer
 
 
 def open_notebook(driver, server: LabServer, path: str, *, timeout: float = 90) -> None:
-    """Open ``path`` (relative to the server's root) in JupyterLab and wait until its kernel is idle."""
-    driver.get(f"{server.url}/lab/tree/{path}?token={server.token}")
+    """Open ``path`` (relative to the server's root) on its own and wait until its kernel is idle.
+
+    Its own: the kernels of notebooks opened before are shut down (they would take CPU and memory
+    from this one), and it opens in a new workspace, so JupyterLab does not restore the notebooks
+    opened before next to it (with them restored, the notebook in front was a race)."""
+    driver.get("about:blank")
+    shutdown_sessions(server)
+    workspace = f"z1-{next(_workspaces)}"
+    driver.get(f"{server.url}/lab/workspaces/{workspace}/tree/{path}?token={server.token}")
     wait_for(driver, ".jp-Notebook", timeout=timeout, server=server)
-    _wait_kernel_idle(driver, timeout, server)
+    script = ("const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+              "return w && w.context ? w.context.path : null;")
+    deadline = time.monotonic() + timeout
+    while (front := driver.execute_script(script)) != path:
+        if time.monotonic() > deadline:
+            raise LabError(f"{path} is not the notebook in front (that is {front!r})\nserver log:\n{server.tail()}")
+        time.sleep(0.3)
+    _wait_kernel_idle(driver, max(1.0, deadline - time.monotonic()), server)
+
+
+_workspaces = itertools.count(1)  # each open_notebook takes a new workspace
+
+
+def _api(server: LabServer, method: str, route: str):
+    import urllib.request
+
+    req = urllib.request.Request(f"{server.url}/api/{route}", method=method,
+                                 headers={"Authorization": f"token {server.token}"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        body = resp.read()
+    return json.loads(body) if body else None
+
+
+def sessions(server: LabServer) -> list[dict]:
+    """The server's notebook sessions (Jupyter's REST API: ``path``, ``kernel``, ...)."""
+    return _api(server, "GET", "sessions")
+
+
+def shutdown_sessions(server: LabServer) -> int:
+    """Shut down every notebook session of ``server`` (and so its kernel); the number shut down."""
+    running = sessions(server)
+    for s in running:
+        _api(server, "DELETE", f"sessions/{s['id']}")
+    return len(running)
 
 
 def _wait_kernel_idle(driver, timeout: float, server: LabServer) -> None:
