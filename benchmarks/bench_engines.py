@@ -43,7 +43,10 @@ CONFIGS = {
     # the SFT model as base + LoRA adapter on one engine (--model-dir must hold adapter/)
     "vllm-eager-lora": ("vllm", {"enforce_eager": True, "enable_lora": True, "max_lora_rank": 16, "max_loras": 1,
                                  "llm_kwargs": {"kv_cache_memory_bytes": 1 << 30}}),
+    # vLLM's engine core in the calling process (no engine and worker processes to spawn)
+    "vllm-eager-inproc": ("vllm", {"enforce_eager": True, "llm_kwargs": {"kv_cache_memory_bytes": 1 << 30}}),
 }
+ENV = {"vllm-eager-inproc": {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}}
 
 
 def _work(name: str, model_dir: str, workload: dict, queue) -> None:
@@ -52,6 +55,7 @@ def _work(name: str, model_dir: str, workload: dict, queue) -> None:
     from z1.thinking import window_sweep
 
     backend, options = CONFIGS[name]
+    os.environ.update(ENV.get(name, {}))
     adapter = Path(model_dir) / "adapter" if options.get("enable_lora") else None
     if adapter is not None:
         model_dir = json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"]

@@ -175,6 +175,40 @@ def test_stage_kernels_get_text_progress_bars_and_relative_warning_paths(tmp_pat
     assert str(tmp_path) not in stage.stderr
 
 
+def test_executed_notebooks_name_files_relative_to_the_project_or_site_packages(tmp_path):
+    """What a stage's subprocesses print (vLLM's engine process warns with its own absolute paths) and
+    tracebacks reach the executed notebook unfiltered by the kernel's warning hook; z1.notebook
+    rewrites the saved outputs so committed notebooks name no machine's directories."""
+    import site
+    import subprocess
+    import sys
+
+    import nbformat
+
+    sp = sorted(site.getsitepackages(), key=len)[-1]
+    nb = nbformat.v4.new_notebook()
+    (tmp_path / "child.py").write_text(f"import sys\nprint({sp!r} + '/vllm/x.py:1: FutureWarning', file=sys.stderr)\n")
+    nb.cells = [nbformat.v4.new_code_cell("profile = None", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("import os, subprocess, sys\n"
+                                          "child = subprocess.run([sys.executable, 'child.py'], capture_output=True, text=True)\n"
+                                          "print(child.stderr, file=sys.stderr)\n"
+                                          "print(os.path.abspath('lib/z1/y.py'))")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "tiny.ipynb")
+    code = "from z1 import notebook; notebook.run('tiny.ipynb', 'ci', results_root='res', cwd='.', progress=False)"
+    subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True, timeout=300)
+    text = (tmp_path / "res" / "ci" / "notebooks" / "tiny.ipynb").read_text()
+    assert "<site-packages>/vllm/x.py:1: FutureWarning" in text and "lib/z1/y.py" in text
+    assert str(tmp_path) not in text and sp not in text
+    assert notebook_module().relativize_outputs(tmp_path / "res" / "ci" / "notebooks" / "tiny.ipynb", tmp_path) is False
+
+
+def notebook_module():
+    from z1 import notebook
+
+    return notebook
+
+
 def test_stage_output_streams_live_when_progress_is_on(tmp_path):
     """Under `dvc repro` in a terminal (or with Z1_PROGRESS=1) the kernel's output reaches the
     terminal as it is written (the engines' and the grader's bars); without it only papermill runs

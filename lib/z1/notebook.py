@@ -63,6 +63,44 @@ def executed_path(notebook: str | Path, profile: str, results_root: str | Path =
     return Path(results_root) / profile / "notebooks" / Path(notebook).name
 
 
+def _replace_paths(value, pairs: list[tuple[str, str]]):
+    if isinstance(value, str):
+        for old, new in pairs:
+            value = value.replace(old, new)
+        return value
+    if isinstance(value, list):
+        return [_replace_paths(v, pairs) for v in value]
+    if isinstance(value, dict):
+        return {k: _replace_paths(v, pairs) for k, v in value.items()}
+    return value
+
+
+def relativize_outputs(path: str | Path, root: str | Path = ".") -> bool:
+    """Rewrite the outputs of the executed notebook ``path`` so that they name files relative to the
+    project ``root`` (``lib/z1/...``) or to site-packages (``<site-packages>/vllm/...``): committed
+    notebooks then carry no machine's absolute paths. The kernel's own warnings are already relative
+    (``z1._stage_kernel``); this catches what its subprocesses print (vLLM's engine process) and
+    tracebacks. Returns whether anything changed."""
+    import site
+
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    sites = sorted({*site.getsitepackages(), site.getusersitepackages()}, key=len, reverse=True)
+    pairs = [(d.rstrip(os.sep) + os.sep, "<site-packages>/") for d in sites]
+    pairs.append((str(Path(root).resolve()) + os.sep, ""))
+    changed = False
+    for cell in nb.cells:
+        if cell.get("outputs"):
+            outputs = _replace_paths(cell["outputs"], pairs)
+            if outputs != cell["outputs"]:
+                cell["outputs"] = nbformat.from_dict(outputs)
+                changed = True
+    if changed:
+        nbformat.write(nb, str(path))
+    return changed
+
+
 def run(notebook: str | Path, profile: str, *, results_root: str | Path = "results", cwd: str | Path = ".",
         progress: bool = True) -> Path:
     import papermill
@@ -75,8 +113,12 @@ def run(notebook: str | Path, profile: str, *, results_root: str | Path = "resul
     # with progress on (a terminal, or Z1_PROGRESS=1), the kernel's own output streams live (the engines'
     # and the grader's bars under `dvc repro`); the executed notebook keeps it either way
     streams = {"stdout_file": sys.stdout, "stderr_file": sys.stderr} if progress else {}
-    papermill.execute_notebook(str(notebook), str(out), parameters={"profile": profile}, kernel_name="python3",
-                               cwd=str(cwd), progress_bar=progress, log_output=False, **streams)
+    try:
+        papermill.execute_notebook(str(notebook), str(out), parameters={"profile": profile}, kernel_name="python3",
+                                   cwd=str(cwd), progress_bar=progress, log_output=False, **streams)
+    finally:
+        if out.exists():  # papermill writes the executed copy also when a cell fails
+            relativize_outputs(out, cwd)
     return out
 
 
