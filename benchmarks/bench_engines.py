@@ -17,7 +17,11 @@ kernels differ between the engines, so a near-tie can flip a greedy token).  Wri
 results/benchmarks/engines.json.  The `mini` profile's ``inference.engine`` and
 ``engine_options`` are chosen from this measurement (README, "Choosing the CPU engine").
 ``vllm-eager-lora`` runs a LoRA-trained model as base + adapter (``engines.adapter.AdapterView``,
-what ``inference.share_lora_engine`` does) instead of its merged weights.
+what ``inference.share_lora_engine`` does) instead of its merged weights.  ``vllm-eager-spawn`` runs
+vLLM's engine core in its own process, as vLLM does by default, against ``vllm-eager``'s in-process
+core (``z1.engines.vllm``'s default on CPU):
+
+    python benchmarks/bench_engines.py --configs vllm-eager vllm-eager-spawn --out results/benchmarks/engines_process.json
 """
 
 from __future__ import annotations
@@ -43,10 +47,10 @@ CONFIGS = {
     # the SFT model as base + LoRA adapter on one engine (--model-dir must hold adapter/)
     "vllm-eager-lora": ("vllm", {"enforce_eager": True, "enable_lora": True, "max_lora_rank": 16, "max_loras": 1,
                                  "llm_kwargs": {"kv_cache_memory_bytes": 1 << 30}}),
-    # vLLM's engine core in the calling process (no engine and worker processes to spawn)
-    "vllm-eager-inproc": ("vllm", {"enforce_eager": True, "llm_kwargs": {"kv_cache_memory_bytes": 1 << 30}}),
+    # vLLM's engine core in its own process (vLLM's default; ours on CPU is in-process, z1.engines.vllm)
+    "vllm-eager-spawn": ("vllm", {"enforce_eager": True, "llm_kwargs": {"kv_cache_memory_bytes": 1 << 30}}),
 }
-ENV = {"vllm-eager-inproc": {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}}
+ENV = {"vllm-eager-spawn": {"VLLM_ENABLE_V1_MULTIPROCESSING": "1"}}  # set in the configuration's process
 
 
 def _work(name: str, model_dir: str, workload: dict, queue) -> None:
@@ -80,6 +84,7 @@ def _work(name: str, model_dir: str, workload: dict, queue) -> None:
     decoded += sum(len(r.pass1_token_ids) for r in out[max(out)])
     queue.put({
         "engine": info["engine"], "engine_version": info["engine_version"], "options": info["options"],
+        "engine_process": info.get("engine_process"),
         "engine_start_s": round(start, 2), "generate_s": round(gen, 2), "total_s": round(start + gen, 2),
         "decoded_tokens": decoded, "tokens_per_s": round(decoded / gen, 2),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),

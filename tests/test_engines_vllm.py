@@ -1,5 +1,8 @@
-"""vLLM backend on the real small model, in a subprocess (vLLM spawns an engine process, which needs
-a ``__main__`` guard and must not outlive the test).  Slow: engine start ~20-40 s on CPU."""
+"""vLLM backend on the real small model, in a subprocess (vLLM's engine must not outlive the test;
+with a separate engine process the script needs a ``__main__`` guard).  On CPU the engine core runs
+in the calling process by default; the separate engine process (vLLM's default, and ours on GPUs)
+is checked where it differs: the forced-token logits processor loaded there by its import path.
+Slow: engine start ~10-30 s on CPU."""
 
 from __future__ import annotations
 
@@ -68,7 +71,30 @@ SCRIPT = textwrap.dedent('''
 ''')
 
 
-@pytest.mark.slow
+SEPARATE_SCRIPT = textwrap.dedent('''
+    import json, os, sys
+
+    def main(model_dir):
+        from z1 import thinking
+        from z1.engines import make_engine
+
+        eng = make_engine("vllm", model_dir, max_model_len=2048, enforce_eager=True)
+        try:
+            ps = [eng.encode_chat([{"role": "user", "content": q}]) for q in ["Say hi.", "Write a haiku about cats."]]
+            one = thinking.shifted_thinking_window(eng, ps, window=4, max_tokens=24, one_pass=True)
+            two = thinking.shifted_thinking_window(eng, ps, window=4, max_tokens=24)
+            same = [(a.answer, a.thinking_tokens, a.window_hit) == (b.answer, b.thinking_tokens, b.window_hit)
+                    for a, b in zip(one, two)]
+            print("RESULT " + json.dumps({"same": same, "hits": sum(r.window_hit for r in two),
+                                          "engine_process": eng.info()["engine_process"]}))
+        finally:
+            eng.close()
+
+    if __name__ == "__main__":
+        main(sys.argv[1])
+''')
+
+
 def _random_lora(model_dir, out_dir):
     """A rank-8 LoRA adapter with random B (peft initialises B to zero, which would change nothing)."""
     import torch
@@ -109,6 +135,7 @@ def test_vllm_backend_in_subprocess(ci_model_dir, tmp_path):
     assert sum(hits for _, hits in res["one_pass_same"].values()) > 0  # the comparison covers capped samples
     assert res["one_pass_sampled"] and all(r == [True, 6, True, True] for r in res["one_pass_sampled"])
     assert res["info"]["engine"] == "vllm" and res["info"]["dtype"] == "float32"
+    assert res["info"]["engine_process"] == "in-process"  # the CPU default: half the engine start
     base, adapted, base_again = res["lora"]  # one engine serves the base model and the adapter
     assert base == base_again and adapted != base
     # the transformers backend gives the same greedy tokens (fp32, tiny model)
@@ -122,3 +149,20 @@ def test_vllm_backend_in_subprocess(ci_model_dir, tmp_path):
             assert (c.token_ids, c.text, c.finish_reason) == (ids, text, fr)
     finally:
         hf.close()
+
+
+@pytest.mark.slow
+def test_vllm_separate_engine_process_forces_the_hint(ci_model_dir, tmp_path):
+    """VLLM_ENABLE_V1_MULTIPROCESSING=1: the engine core in its own process, which loads the forced-token
+    logits processor by its import path; one-pass STW still equals the two-pass run on capped samples."""
+    pytest.importorskip("vllm")
+    script = tmp_path / "vllm_separate.py"
+    script.write_text(SEPARATE_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2"), "VLLM_LOGGING_LEVEL": "WARNING",
+           "VLLM_ENABLE_V1_MULTIPROCESSING": "1"}
+    proc = subprocess.run([sys.executable, str(script), str(ci_model_dir)], capture_output=True, text=True,
+                          timeout=900, env=env, start_new_session=True)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    assert proc.returncode == 0 and line, proc.stderr[-4000:]
+    res = json.loads(line[len("RESULT "):])
+    assert res["engine_process"] == "separate" and res["hits"] > 0 and all(res["same"]), res

@@ -5,9 +5,15 @@ Prompts go in as token ids (``{"prompt_token_ids": [...]}``); a fresh ``Sampling
 for every request (never mutated); ``Completion.cached_prompt_tokens`` is the request's
 ``num_cached_tokens`` (prefix-cache hits; on CPU they come in whole KV blocks of 128 tokens).
 
-On CPU vLLM spawns an engine process: scripts that build this engine need an
-``if __name__ == "__main__":`` guard (notebooks are fine), and ``close()`` shuts the engine process
-down (it can otherwise outlive a killed parent).  Defaults there: dtype float32,
+On CPU vLLM's engine core runs in the calling process (``VLLM_ENABLE_V1_MULTIPROCESSING=0`` when
+unset): spawning its engine and worker processes, each importing vLLM and torch, took 28 s of a 28 s
+start on the 2-core machine, in-process 14 s, with the same decode rate and the same answers
+(``benchmarks/bench_engines.py``, README "Choosing the CPU engine").  The process then holds the
+model and the KV cache; ``close()`` frees them.  With ``VLLM_ENABLE_V1_MULTIPROCESSING=1`` (and on
+GPUs, where the separate engine process overlaps scheduling with the model) vLLM spawns: scripts
+that build this engine then need an ``if __name__ == "__main__":`` guard (notebooks are fine), and
+``close()`` shuts the engine process down (it can otherwise outlive a killed parent).  Defaults on
+CPU: dtype float32,
 ``gpu_memory_utilization=0.2`` (the RAM fraction for the KV cache; vLLM's default fails),
 ``max_model_len=4096``, ``OMP_NUM_THREADS`` set to the core count when unset (otherwise vLLM
 drops torch to one thread), and ``VLLM_CPU_NUM_OF_RESERVED_CPU=0`` when unset: by default vLLM keeps
@@ -59,6 +65,8 @@ class VLLMEngine:
             os.environ["OMP_NUM_THREADS"] = str(omp_num_threads)
         if on_cpu:  # vLLM reserves a core for its scheduler process: on 2 cores that halves the model's
             os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")  # (1.6-1.9x measured, README)
+            # the engine core in this process: half the start-up, the same decoding (measured, README)
+            os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         from vllm import LLM
 
         if gpu_memory_utilization is None:
@@ -107,6 +115,7 @@ class VLLMEngine:
             "model_dir": self.model_dir, "dtype": self.dtype, "device": self.device,
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "eos_ids": list(self.eos_ids),
             "reserved_cpus": os.environ.get("VLLM_CPU_NUM_OF_RESERVED_CPU"),
+            "engine_process": "separate" if os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING", "1") != "0" else "in-process",
             "options": dict(self._options),
         }
 
