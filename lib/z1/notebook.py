@@ -96,8 +96,8 @@ def relativize_outputs(path: str | Path, root: str | Path = ".") -> bool:
             if outputs != cell["outputs"]:
                 cell["outputs"] = nbformat.from_dict(outputs)
                 changed = True
-    if changed:
-        nbformat.write(nb, str(path))
+    if changed:  # written as papermill writes it (no newline at the end), so only the paths differ
+        Path(path).write_text(nbformat.writes(nb), encoding="utf-8")
     return changed
 
 
