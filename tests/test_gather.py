@@ -34,6 +34,26 @@ def test_rounds_of_all_jobs_are_merged_in_job_order():
     assert (gather.calls, gather.requests, gather.largest) == (3, 6, 3)
 
 
+def test_the_engine_is_called_from_the_thread_that_runs_the_gather():
+    """torch's OpenMP team (and vLLM's in-process CPU engine's core binding) belongs to the thread that
+    built the engine: a merged call made from a job's thread ran 24 % slower on mini."""
+    engine = FakeEngine(script)
+    seen = []
+    plain = engine.generate
+
+    def generate(requests, **kw):
+        seen.append(threading.current_thread())
+        return plain(requests, **kw)
+
+    engine.generate = generate
+
+    def job(view):
+        return [ask(view, f"job-r{k}") for k in range(3)]
+
+    Gather(engine).run([job, job, job])
+    assert len(seen) == 3 and set(seen) == {threading.current_thread()}
+
+
 def test_the_merge_does_not_depend_on_thread_timing():
     """Jobs reach generate in a random order; the engine sees the same batches every time."""
     import random
