@@ -3,6 +3,8 @@
     python benchmarks/bench_sft.py --quick          # ~2-3 min: SmolLM2-135M, 12 rows, 2 steps each
     python benchmarks/bench_sft.py --model-dir models/mini/pretrained/base --rows 64 --steps 20
     python benchmarks/bench_sft.py --mini           # ~5 min: mini model + mini trajectories, LoRA padded/packed + full
+    python benchmarks/bench_sft.py --mini --lm-head --steps 6 --out results/benchmarks/sft_lm_head.json
+                                                    # TRL's fused LM head vs one LM-head matmul (lm_head: logits)
 
 Each configuration runs z1.sft.train in its own process (so peak RSS is its own) on the same
 synthetic rows of varied length (prompt + response of 20-300 words), same settings except
@@ -75,6 +77,8 @@ def main() -> None:
                                                  "instead of synthetic rows; --rows caps it")
     ap.add_argument("--mini", action="store_true", help="the mini model on the mini trajectories: padded vs packed "
                                                         "(LoRA, as the mini profile trains) and full fine-tuning padded")
+    ap.add_argument("--lm-head", action="store_true", help="compare the SFT setting lm_head: fused (TRL's tiled LM "
+                                                           "head) vs logits (one matmul), padded, instead")
     ap.add_argument("--lora-r", type=int, default=0, help="LoRA rank for the padded/packed pair (0 = full fine-tuning)")
     ap.add_argument("--out", default=str(REPO / "results" / "benchmarks" / "sft.json"))
     a = ap.parse_args()
@@ -83,7 +87,7 @@ def main() -> None:
     if a.mini:
         a.model_dir = str(REPO / "models" / "mini" / "pretrained" / "base")
         a.data = a.data or str(REPO / "data" / "mini" / "trajectories.parquet")
-        a.rows, a.steps, a.batch, a.max_length, a.lora_r = 12, 3, 2, 768, 16
+        a.rows, a.steps, a.batch, a.max_length, a.lora_r = 12, a.steps if a.lm_head else 3, 2, 768, 16
 
     import torch
 
@@ -106,6 +110,8 @@ def main() -> None:
     configs = [("padded", {"packing": False, "lora": lora}), ("packed", {"packing": True, "lora": lora})]
     if lora:  # the other choice for the mini profile: full fine-tuning, padded
         configs.append(("full_padded", {"packing": False, "lora": None}))
+    if a.lm_head:
+        configs = [(head, {"packing": False, "lora": lora, "lm_head": head}) for head in ("fused", "logits")]
     results = {}
     for name, extra in configs:
         m = run_isolated(_run, a.model_dir, rows, {**base, **extra})
@@ -117,20 +123,26 @@ def main() -> None:
               f"peak RSS {m['peak_rss_mib']:.0f} MiB", flush=True)
     lengths = sorted(e["length"] for e in examples)
     payload = {
-        "benchmark": "sft padded vs packed (CPU, float32)" + (", LoRA vs full" if lora else ""),
+        "benchmark": ("sft lm_head fused vs logits (CPU, float32, padded)" if a.lm_head else
+                      "sft padded vs packed (CPU, float32)" + (", LoRA vs full" if lora else "")),
         "data": os.path.relpath(a.data, REPO) if a.data else "synthetic", "lora": lora,
         "model_dir": os.path.relpath(a.model_dir, REPO) if a.model_dir.startswith(str(REPO)) else a.model_dir,
         "rows": a.rows, "steps": a.steps, "per_device_batch_size": a.batch, "max_length": a.max_length,
         "example_tokens": {"min": lengths[0], "median": lengths[len(lengths) // 2], "max": lengths[-1],
                            "total": sum(lengths)},
         "results": results,
-        "packed_speedup": results["packed"]["tokens_per_second"] / results["padded"]["tokens_per_second"],
         "quick": a.quick,
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
                     "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__},
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    print(f"packed / padded tokens/s = {payload['packed_speedup']:.2f}x")
+    if a.lm_head:
+        payload["logits_over_fused_speedup"] = (results["logits"]["tokens_per_second"]
+                                                / results["fused"]["tokens_per_second"])
+        print(f"logits / fused tokens/s = {payload['logits_over_fused_speedup']:.2f}x")
+    else:
+        payload["packed_speedup"] = results["packed"]["tokens_per_second"] / results["padded"]["tokens_per_second"]
+        print(f"packed / padded tokens/s = {payload['packed_speedup']:.2f}x")
     if "full_padded" in results:
         payload["lora_over_full_speedup"] = results["padded"]["tokens_per_second"] / results["full_padded"]["tokens_per_second"]
         print(f"LoRA / full fine-tuning tokens/s (padded) = {payload['lora_over_full_speedup']:.2f}x")

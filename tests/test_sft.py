@@ -356,7 +356,8 @@ def test_loss_averaging_micro_batch_vs_token_under_grad_accumulation(tiny_model_
     through sft.train (the _SFTTrainer): the step's loss (logged) and gradient (norm logged before
     clipping, direction captured before optimizer.step) match mean(mean_short, mean_long) under
     "micro_batch" (the authors' transformers 4.37.1) and (sum_short + sum_long) / (n_short + n_long)
-    under "token" (5.19's default), and the two differ."""
+    under "token" (5.19's default), and the two differ. Both LM heads: TRL's fused one and ``logits``
+    (one matmul over the target positions), which also log the same entropy and token accuracy."""
     from transformers import TrainerCallback
 
     class StepProbe(TrainerCallback):
@@ -374,31 +375,40 @@ def test_loss_averaging_micro_batch_vs_token_under_grad_accumulation(tiny_model_
     assert n_long > 10 * n_short  # so each short-target token weighs over 5x more under micro_batch
     settings = {**TINY_SETTINGS, "per_device_batch_size": 1, "gradient_accumulation_steps": 2, "max_steps": 1,
                 "max_length": 256, "save_steps": 100}
-    seen = {}
-    for mode in ("micro_batch", "token"):
-        probe = StepProbe()
-        m = sft.train(tiny_model_dir, SHORT_AND_LONG, tmp_path / mode, {**settings, "loss_averaging": mode},
-                      progress=False, callbacks=[probe])
-        assert m["steps"] == 1 and m["loss_averaging"] == mode
-        assert json.loads((tmp_path / mode / "sft_metrics.json").read_text())["settings"]["loss_averaging"] == mode
-        logged = [log for log in probe.logs if "loss" in log and "grad_norm" in log]
-        assert len(logged) == 1
-        seen[mode] = (logged[0]["loss"], logged[0]["grad_norm"], probe.grad / probe.grad.norm())
+    seen, metrics = {}, {}
+    for head in ("fused", "logits"):
+        for mode in ("micro_batch", "token"):
+            probe = StepProbe()
+            m = sft.train(tiny_model_dir, SHORT_AND_LONG, tmp_path / head / mode,
+                          {**settings, "loss_averaging": mode, "lm_head": head}, progress=False, callbacks=[probe])
+            assert m["steps"] == 1 and m["loss_averaging"] == mode and m["lm_head"] == head
+            saved = json.loads((tmp_path / head / mode / "sft_metrics.json").read_text())["settings"]
+            assert (saved["loss_averaging"], saved["lm_head"]) == (mode, head)
+            logged = [log for log in probe.logs if "loss" in log and "grad_norm" in log]
+            assert len(logged) == 1
+            seen[mode] = (logged[0]["loss"], logged[0]["grad_norm"], probe.grad / probe.grad.norm())
+            metrics[head, mode] = (logged[0]["entropy"], logged[0]["mean_token_accuracy"])
 
-    unit = {mode: g / g.norm() for mode, (_, g) in expected.items()}
-    for mode, other in (("micro_batch", "token"), ("token", "micro_batch")):
-        loss, grad_norm, direction = seen[mode]
-        assert loss == pytest.approx(expected[mode][0], rel=1e-5)
-        assert grad_norm == pytest.approx(float(expected[mode][1].norm()), rel=1e-4)
-        assert float(direction @ unit[mode]) == pytest.approx(1.0, abs=1e-5)
-        assert float(direction @ unit[other]) < 0.99  # the other weighting is a different step
-    # the two modes differ by far more than the tolerances above
-    assert abs(expected["micro_batch"][0] - expected["token"][0]) > 1e-3 * expected["token"][0]
-    assert abs(seen["micro_batch"][1] - seen["token"][1]) > 1e-2 * seen["token"][1]
+        unit = {mode: g / g.norm() for mode, (_, g) in expected.items()}
+        for mode, other in (("micro_batch", "token"), ("token", "micro_batch")):
+            loss, grad_norm, direction = seen[mode]
+            assert loss == pytest.approx(expected[mode][0], rel=1e-5), head
+            assert grad_norm == pytest.approx(float(expected[mode][1].norm()), rel=1e-4), head
+            assert float(direction @ unit[mode]) == pytest.approx(1.0, abs=1e-5), head
+            assert float(direction @ unit[other]) < 0.99  # the other weighting is a different step
+        # the two modes differ by far more than the tolerances above
+        assert abs(expected["micro_batch"][0] - expected["token"][0]) > 1e-3 * expected["token"][0]
+        assert abs(seen["micro_batch"][1] - seen["token"][1]) > 1e-2 * seen["token"][1]
+    for mode in ("micro_batch", "token"):
+        assert metrics["logits", mode] == pytest.approx(metrics["fused", mode], rel=1e-4)
+    assert 0 < metrics["fused", "token"][0] and 0 <= metrics["fused", "token"][1] <= 1
 
 
 def test_loss_averaging_default_and_bad_value(monkeypatch, tmp_path):
     assert sft.resolve_settings({})["loss_averaging"] == "token"  # the ci/mini results' averaging
+    assert sft.resolve_settings({})["lm_head"] == "fused"
+    with pytest.raises(ValueError, match=r"lm_head must be one of \('fused', 'logits'\), not 'tiled'"):
+        sft.resolve_settings({"lm_head": "tiled"})
     with pytest.raises(ValueError, match=r"loss_averaging must be one of \('token', 'micro_batch'\), not 'mean'"):
         sft.resolve_settings({"loss_averaging": "mean"})
     monkeypatch.setattr(sft.trainer, "_load_model", lambda *a, **k: pytest.fail("model loaded"))

@@ -144,6 +144,7 @@ class SFTSettings:  # defaults: z1.sft.DEFAULT_SETTINGS (a test keeps the two eq
     checkpoint_dir: str | None = None
     attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"
     loss_averaging: Literal["token", "micro_batch"] = "token"
+    lm_head: Literal["fused", "logits"] = "fused"
     launcher: list[str] | None = None  # `accelerate launch <launcher>` (z1.sft_launch); None: in process
 
 

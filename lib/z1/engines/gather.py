@@ -13,7 +13,8 @@ The engine is called from the thread that called ``run`` (the one that built it)
 thread. torch's OpenMP team belongs to the thread that starts a parallel region, and vLLM's
 in-process CPU engine binds the team of the thread that built it to the cores: called from a job
 thread, the model ran on a second, unbound team while the first one's threads spun, and the
-``mini`` inference stage generated 24 % slower (369 s against 298 s, same tokens).
+6-problem ``mini`` inference stage spent 369 s generating instead of 293 s (the same tokens;
+``results/benchmarks/repro_mini_n6.json``).
 
     gather = Gather(engine)
     results = gather.run([lambda view: work(view, a), lambda view: work(view, b)])

@@ -91,8 +91,10 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "checkpoint_dir": None,
     "attn_implementation": "sdpa",
     "loss_averaging": "token",  # transformers 5.19's default; "micro_batch" = the authors' 4.37.1
+    "lm_head": "fused",  # TRL's tiled LM head; "logits": one LM-head matmul (z1.sft.trainer)
 }
 LOSS_AVERAGING = ("token", "micro_batch")
+LM_HEADS = ("fused", "logits")
 
 
 class SFTDataError(ValueError):
@@ -119,7 +121,7 @@ from z1.sft.trainer import (  # noqa: E402
 )
 
 __all__ = [
-    "DEFAULT_SETTINGS", "IGNORE_INDEX", "LOSS_AVERAGING", "REQUIRED_COLUMNS", "SFTCollator", "SFTDataError",
+    "DEFAULT_SETTINGS", "IGNORE_INDEX", "LM_HEADS", "LOSS_AVERAGING", "REQUIRED_COLUMNS", "SFTCollator", "SFTDataError",
     "build_dataset", "build_example", "default_checkpoint_dir", "end_of_turn", "load_rows", "pack_examples",
     "prompt_text", "read_train_log", "resolve_settings", "steps_for", "target_loss", "train", "validate_rows",
     "main", "trainer",

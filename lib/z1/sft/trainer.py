@@ -4,6 +4,10 @@ per-example target loss.
 
 What TRL takes over: the training loop, the loss (its fused LM head computes the target tokens'
 log-probabilities in chunks, without the full logits) and its entropy and token-accuracy metrics.
+``lm_head: logits`` replaces the fused head by one LM-head matmul over the positions that have a
+target (``logits_to_keep``) and the same loss and metrics from those logits: on CPU the tiled head
+trained the mini LoRA 1.2x slower (``benchmarks/bench_sft.py --lm-head``); for long sequences on GPUs
+the fused head's memory saving is what counts.
 What stays ours, and why: the examples are tokenized, label-masked and packed by
 ``z1.sft.examples`` and handed to TRL as-is (``skip_prepare_dataset``). The authors' recipe formats
 one user turn with Qwen's default system prompt and masks exactly the prompt, and the pinned
@@ -24,7 +28,7 @@ from typing import Any
 
 from z1 import atomic
 from z1.dtypes import torch_dtype
-from z1.sft import DEFAULT_SETTINGS, LOSS_AVERAGING, tracking
+from z1.sft import DEFAULT_SETTINGS, LM_HEADS, LOSS_AVERAGING, tracking
 from z1.sft.examples import SFTCollator, build_dataset, pack_examples, validate_rows
 
 # --------------------------------------------------------------------------------------------
@@ -75,6 +79,8 @@ def resolve_settings(settings: Mapping[str, Any] | None) -> dict:
         raise ValueError(f"overflow must be 'truncate' or 'drop', not {s['overflow']!r}")
     if s["loss_averaging"] not in LOSS_AVERAGING:
         raise ValueError(f"loss_averaging must be one of {LOSS_AVERAGING}, not {s['loss_averaging']!r}")
+    if s["lm_head"] not in LM_HEADS:
+        raise ValueError(f"lm_head must be one of {LM_HEADS}, not {s['lm_head']!r}")
     return s
 
 
@@ -131,17 +137,50 @@ def _make_trainer_class():
         x world-size rescale. ``"token"`` leaves the default (sum over the global batch / its target
         tokens)."""
 
-        def __init__(self, *args, loss_averaging: str = "token", **kwargs):
+        def __init__(self, *args, loss_averaging: str = "token", lm_head: str = "fused", **kwargs):
             super().__init__(*args, **kwargs)
-            self.loss_averaging = loss_averaging
+            self.loss_averaging, self.lm_head = loss_averaging, lm_head
             if loss_averaging == "micro_batch":
                 self.model_accepts_loss_kwargs = False
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             if self.loss_averaging == "micro_batch":
                 num_items_in_batch = None
-            return super().compute_loss(model, inputs, return_outputs=return_outputs,
-                                        num_items_in_batch=num_items_in_batch)
+            if self.lm_head == "fused" or return_outputs:
+                return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                            num_items_in_batch=num_items_in_batch)
+            return self._logits_loss(model, inputs, num_items_in_batch)
+
+        def _logits_loss(self, model, inputs, num_items_in_batch):
+            """TRL's loss and metrics (sum of the targets' -log p over ``num_items_in_batch``, else over
+            this micro-batch's targets; entropy and top-1 accuracy over the targets) from the logits of
+            the positions that predict a target, in one LM-head matmul."""
+            import torch
+
+            labels = inputs["labels"]
+            target = labels[:, 1:]
+            keep = (target != -100).any(dim=0).nonzero().squeeze(-1)  # positions whose next token is a target
+            forward = {k: v for k, v in inputs.items() if k != "labels"}
+            logits = model(**forward, use_cache=False, logits_to_keep=keep).logits.float()
+            target = target[:, keep]
+            mask = target != -100
+            log_probs = torch.log_softmax(logits, dim=-1)
+            picked = log_probs.gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+            n = mask.sum() if num_items_in_batch is None else num_items_in_batch
+            loss = -(picked * mask).sum() / torch.as_tensor(n).clamp(min=1)
+            if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+                loss = loss * (self.accelerator.num_processes // self.get_tp_size())  # as TRL: DDP averages
+            with torch.no_grad():
+                mode = "train" if model.training else "eval"
+                lp = log_probs[mask]
+                entropy = -(lp.exp() * lp).sum(-1)
+                top1 = lp.argmax(-1) == target[mask]
+                valid = self.accelerator.gather_for_metrics(mask.sum()).sum()
+                ent = self.accelerator.gather_for_metrics(entropy.sum()).sum()
+                correct = self.accelerator.gather_for_metrics(top1.sum()).sum()
+                self._metrics[mode]["entropy"].append((ent / valid).item() if valid > 0 else 0.0)
+                self._metrics[mode]["mean_token_accuracy"].append((correct / valid).item() if valid > 0 else 0.0)
+            return loss
 
         def training_step(self, model, inputs, num_items_in_batch=None):
             n = inputs.pop("num_real_tokens", None)
@@ -234,7 +273,7 @@ def train(model_dir, rows, out_dir, settings: Mapping[str, Any], *, resume: bool
         shutil.rmtree(ckpt_dir)  # a fresh start must not mix with old checkpoints
     live_dir = ckpt_dir / "dvclive"
     trainer = _make_trainer_class()(
-        loss_averaging=s["loss_averaging"], model=model, args=args, train_dataset=Dataset.from_list(items),
+        loss_averaging=s["loss_averaging"], lm_head=s["lm_head"], model=model, args=args, train_dataset=Dataset.from_list(items),
         data_collator=SFTCollator(tokenizer.pad_token_id, packing=bool(s["packing"])),
         processing_class=tokenizer,
         callbacks=[tracking.logger(live_dir, resume_step=resume_step, main_process=_is_main_process()), *callbacks],
@@ -273,7 +312,7 @@ def train(model_dir, rows, out_dir, settings: Mapping[str, Any], *, resume: bool
         "rows_truncated": report["truncated"], "rows_dropped": report["dropped"],
         "sequences": report["sequences"], "target_tokens_per_epoch": report["target_tokens"],
         "packing": bool(s["packing"]), "lora": bool(lora), "dtype": s["dtype"],
-        "loss_averaging": s["loss_averaging"],
+        "loss_averaging": s["loss_averaging"], "lm_head": s["lm_head"],
         "world_size": _world_size(),
         "global_batch": int(s["per_device_batch_size"]) * int(s["gradient_accumulation_steps"]) * _world_size(),
     }
