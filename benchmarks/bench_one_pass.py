@@ -158,9 +158,10 @@ def main() -> None:
     else:
         a.model_dir, a.benchmarks, a.problems = str(REPO / "models/mini/pretrained/base"), ["humaneval", "math500"], 8
         a.windows, a.answer_budget, a.sampled_window = [64, 128, 256], 128, 128
-    out = a.out or REPO / "results" / "benchmarks" / ("one_pass_quick.json" if a.quick else "one_pass.json")
+    out = (a.out or REPO / "results" / "benchmarks" / ("one_pass_quick.json" if a.quick else "one_pass.json")).resolve()
+    os.chdir(REPO)  # the engine is given a repository-relative model path, so its info records no machine's path
+    a.model_dir = os.path.relpath(a.model_dir, REPO)
     res = run(a)
-    res["settings"]["model_dir"] = os.path.relpath(a.model_dir, REPO)
     from z1.atomic import write_text
 
     write_text(out, json.dumps(res, indent=1) + "\n")
