@@ -1,7 +1,8 @@
 """vLLM backend on the real small model, in a subprocess (vLLM's engine must not outlive the test;
 with a separate engine process the script needs a ``__main__`` guard).  On CPU the engine core runs
 in the calling process by default; the separate engine process (vLLM's default, and ours on GPUs)
-is checked where it differs: the forced-token logits processor loaded there by its import path.
+is checked where it differs, the forced-token logits processor loaded there by its import path, by
+``tests/test_assets.py::test_qwen_loads_in_vllm`` (one engine start for both checks).
 Slow: engine start ~10-30 s on CPU."""
 
 from __future__ import annotations
@@ -71,30 +72,6 @@ SCRIPT = textwrap.dedent('''
 ''')
 
 
-SEPARATE_SCRIPT = textwrap.dedent('''
-    import json, os, sys
-
-    def main(model_dir):
-        from z1 import thinking
-        from z1.engines import make_engine
-
-        eng = make_engine("vllm", model_dir, max_model_len=2048, enforce_eager=True)
-        try:
-            ps = [eng.encode_chat([{"role": "user", "content": q}]) for q in ["Say hi.", "Write a haiku about cats."]]
-            one = thinking.shifted_thinking_window(eng, ps, window=4, max_tokens=24, one_pass=True)
-            two = thinking.shifted_thinking_window(eng, ps, window=4, max_tokens=24)
-            same = [(a.answer, a.thinking_tokens, a.window_hit) == (b.answer, b.thinking_tokens, b.window_hit)
-                    for a, b in zip(one, two)]
-            print("RESULT " + json.dumps({"same": same, "hits": sum(r.window_hit for r in two),
-                                          "engine_process": eng.info()["engine_process"]}))
-        finally:
-            eng.close()
-
-    if __name__ == "__main__":
-        main(sys.argv[1])
-''')
-
-
 def _random_lora(model_dir, out_dir):
     """A rank-8 LoRA adapter with random B (peft initialises B to zero, which would change nothing)."""
     import torch
@@ -150,19 +127,3 @@ def test_vllm_backend_in_subprocess(ci_model_dir, tmp_path):
     finally:
         hf.close()
 
-
-@pytest.mark.slow
-def test_vllm_separate_engine_process_forces_the_hint(ci_model_dir, tmp_path):
-    """VLLM_ENABLE_V1_MULTIPROCESSING=1: the engine core in its own process, which loads the forced-token
-    logits processor by its import path; one-pass STW still equals the two-pass run on capped samples."""
-    pytest.importorskip("vllm")
-    script = tmp_path / "vllm_separate.py"
-    script.write_text(SEPARATE_SCRIPT)
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2"), "VLLM_LOGGING_LEVEL": "WARNING",
-           "VLLM_ENABLE_V1_MULTIPROCESSING": "1"}
-    proc = subprocess.run([sys.executable, str(script), str(ci_model_dir)], capture_output=True, text=True,
-                          timeout=900, env=env, start_new_session=True)
-    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
-    assert proc.returncode == 0 and line, proc.stderr[-4000:]
-    res = json.loads(line[len("RESULT "):])
-    assert res["engine_process"] == "separate" and res["hits"] > 0 and all(res["same"]), res
