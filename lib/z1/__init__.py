@@ -7,6 +7,13 @@ __version__ = "0.1.0"
 
 
 
+def site_roots() -> list[str]:
+    """This interpreter's site-packages directories, longest first (a nested one matches before its parent)."""
+    import site
+
+    return sorted({*site.getsitepackages(), site.getusersitepackages()}, key=len, reverse=True)
+
+
 def _stage_kernel() -> None:
     """Settings for a pipeline stage's kernel (``z1.notebook`` sets ``Z1_STAGE_KERNEL=1`` for papermill;
     in JupyterLab it is unset and nothing changes). Runs when a stage notebook imports z1, before
@@ -22,7 +29,6 @@ def _stage_kernel() -> None:
     if os.environ.get("Z1_STAGE_KERNEL") != "1":
         return
     import linecache
-    import site
     import warnings
 
     import tqdm.auto
@@ -32,7 +38,7 @@ def _stage_kernel() -> None:
     tqdm.auto.trange = tqdm.std.trange
 
     cwd = os.getcwd()
-    roots = sorted({*site.getsitepackages(), site.getusersitepackages()}, key=len, reverse=True)
+    roots = site_roots()
     plain = warnings.formatwarning
 
     def relative(filename: str) -> str:

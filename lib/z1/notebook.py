@@ -81,13 +81,12 @@ def relativize_outputs(path: str | Path, root: str | Path = ".") -> bool:
     notebooks then carry no machine's absolute paths. The kernel's own warnings are already relative
     (``z1._stage_kernel``); this catches what its subprocesses print (vLLM's engine process) and
     tracebacks. Returns whether anything changed."""
-    import site
-
     import nbformat
 
+    from z1 import site_roots
+
     nb = nbformat.read(str(path), as_version=4)
-    sites = sorted({*site.getsitepackages(), site.getusersitepackages()}, key=len, reverse=True)
-    pairs = [(d.rstrip(os.sep) + os.sep, "<site-packages>/") for d in sites]
+    pairs = [(d.rstrip(os.sep) + os.sep, "<site-packages>/") for d in site_roots()]
     pairs.append((str(Path(root).resolve()) + os.sep, ""))
     changed = False
     for cell in nb.cells:
