@@ -49,6 +49,9 @@ CONFIGS = {
                                  "llm_kwargs": {"kv_cache_memory_bytes": 1 << 30}}),
     # vLLM's engine core in its own process (vLLM's default; ours on CPU is in-process, z1.engines.vllm)
     "vllm-eager-spawn": ("vllm", {"enforce_eager": True, "llm_kwargs": {"kv_cache_memory_bytes": 1 << 30}}),
+    # bfloat16 weights and activations (compute.dtype: bfloat16); fast only where the CPU has avx512_bf16 / AMX
+    "vllm-eager-bf16": ("vllm", {"dtype": "bfloat16", "enforce_eager": True,
+                                 "llm_kwargs": {"kv_cache_memory_bytes": 1 << 30}}),
 }
 ENV = {"vllm-eager-spawn": {"VLLM_ENABLE_V1_MULTIPROCESSING": "1"}}  # set in the configuration's process
 

@@ -5,6 +5,8 @@
     python benchmarks/bench_sft.py --mini           # ~5 min: mini model + mini trajectories, LoRA padded/packed + full
     python benchmarks/bench_sft.py --mini --lm-head --steps 6 --out results/benchmarks/sft_lm_head.json
                                                     # TRL's fused LM head vs one LM-head matmul (lm_head: logits)
+    python benchmarks/bench_sft.py --mini --dtypes --steps 6 --out results/benchmarks/sft_dtype.json
+                                                    # LoRA on a float32 vs a bfloat16 frozen base (compute.dtype)
 
 Each configuration runs z1.sft.train in its own process (so peak RSS is its own) on the same
 synthetic rows of varied length (prompt + response of 20-300 words), same settings except
@@ -79,6 +81,8 @@ def main() -> None:
                                                         "(LoRA, as the mini profile trains) and full fine-tuning padded")
     ap.add_argument("--lm-head", action="store_true", help="compare the SFT setting lm_head: fused (TRL's tiled LM "
                                                            "head) vs logits (one matmul), padded, instead")
+    ap.add_argument("--dtypes", action="store_true", help="compare compute dtypes float32 vs bfloat16 (LoRA, "
+                    "lm_head logits): the frozen base in bf16, the adapter in fp32; fast only with avx512_bf16 / AMX")
     ap.add_argument("--lora-r", type=int, default=0, help="LoRA rank for the padded/packed pair (0 = full fine-tuning)")
     ap.add_argument("--out", default=str(REPO / "results" / "benchmarks" / "sft.json"))
     a = ap.parse_args()
@@ -87,7 +91,7 @@ def main() -> None:
     if a.mini:
         a.model_dir = str(REPO / "models" / "mini" / "pretrained" / "base")
         a.data = a.data or str(REPO / "data" / "mini" / "trajectories.parquet")
-        a.rows, a.steps, a.batch, a.max_length, a.lora_r = 12, a.steps if a.lm_head else 3, 2, 768, 16
+        a.rows, a.steps, a.batch, a.max_length, a.lora_r = 12, a.steps if a.lm_head or a.dtypes else 3, 2, 768, 16
 
     import torch
 
@@ -112,6 +116,9 @@ def main() -> None:
         configs.append(("full_padded", {"packing": False, "lora": None}))
     if a.lm_head:
         configs = [(head, {"packing": False, "lora": lora, "lm_head": head}) for head in ("fused", "logits")]
+    if a.dtypes:
+        configs = [(dt, {"packing": False, "lora": lora, "lm_head": "logits", "dtype": dt})
+                   for dt in ("float32", "bfloat16")]
     results = {}
     for name, extra in configs:
         m = run_isolated(_run, a.model_dir, rows, {**base, **extra})
@@ -123,7 +130,8 @@ def main() -> None:
               f"peak RSS {m['peak_rss_mib']:.0f} MiB", flush=True)
     lengths = sorted(e["length"] for e in examples)
     payload = {
-        "benchmark": ("sft lm_head fused vs logits (CPU, float32, padded)" if a.lm_head else
+        "benchmark": ("sft compute dtype float32 vs bfloat16 (CPU, LoRA, lm_head logits, padded)" if a.dtypes else
+                      "sft lm_head fused vs logits (CPU, float32, padded)" if a.lm_head else
                       "sft padded vs packed (CPU, float32)" + (", LoRA vs full" if lora else "")),
         "data": os.path.relpath(a.data, REPO) if a.data else "synthetic", "lora": lora,
         "model_dir": os.path.relpath(a.model_dir, REPO) if a.model_dir.startswith(str(REPO)) else a.model_dir,
@@ -136,7 +144,11 @@ def main() -> None:
                     "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__},
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    if a.lm_head:
+    if a.dtypes:
+        payload["bf16_over_fp32_speedup"] = (results["bfloat16"]["tokens_per_second"]
+                                             / results["float32"]["tokens_per_second"])
+        print(f"bfloat16 / float32 tokens/s = {payload['bf16_over_fp32_speedup']:.2f}x")
+    elif a.lm_head:
         payload["logits_over_fused_speedup"] = (results["logits"]["tokens_per_second"]
                                                 / results["fused"]["tokens_per_second"])
         print(f"logits / fused tokens/s = {payload['logits_over_fused_speedup']:.2f}x")

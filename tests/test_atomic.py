@@ -1,4 +1,4 @@
-"""The shared atomic writes (z1.atomic) and the one dtype reader (z1.dtypes)."""
+"""The shared atomic writes (z1.atomic), the one dtype reader (z1.dtypes) and its CPU bf16 check."""
 
 from __future__ import annotations
 
@@ -52,3 +52,31 @@ def test_dtype_names(name, want):
 def test_an_unknown_dtype_lists_the_known_names():
     with pytest.raises(ValueError, match="dtype must be one of float32, fp32, bfloat16, bf16, float16, fp16, got 'int8'"):
         dtypes.torch_dtype("int8")
+
+
+def _cpuinfo(tmp_path, flags: str):
+    p = tmp_path / "cpuinfo"
+    p.write_text(f"processor\t: 0\nmodel name\t: test\nflags\t\t: fpu sse2 avx2 {flags}\n\n"
+                 f"processor\t: 1\nflags\t\t: fpu sse2 avx2 {flags}\n")
+    return str(p)
+
+
+@pytest.mark.parametrize("flags, native", [("avx512f avx512_bf16", True), ("amx_tile amx_bf16", True),
+                                           ("avx512f avx512bw", False), ("", False)])
+def test_cpu_has_native_bf16_reads_the_flags(tmp_path, flags, native):
+    assert dtypes.cpu_has_native_bf16(_cpuinfo(tmp_path, flags)) is native
+
+
+def test_cpu_has_native_bf16_unknown_without_cpuinfo(tmp_path):
+    assert dtypes.cpu_has_native_bf16(str(tmp_path / "missing")) is None
+
+
+def test_cpu_dtype_warning_only_for_bf16_on_a_cpu_without_it(tmp_path):
+    slow, fast = _cpuinfo(tmp_path, "avx512f"), str(tmp_path / "fast")
+    (tmp_path / "fast").write_text("flags\t: avx512f avx512_bf16\n")
+    warning = dtypes.cpu_dtype_warning("cpu", "bf16", slow)
+    assert warning and "compute.dtype: float32" in warning
+    assert dtypes.cpu_dtype_warning("cpu", "bfloat16", fast) is None
+    assert dtypes.cpu_dtype_warning("cpu", "float32", slow) is None
+    assert dtypes.cpu_dtype_warning("cuda", "bfloat16", slow) is None
+    assert dtypes.cpu_dtype_warning("cpu", "bfloat16", str(tmp_path / "missing")) is None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from z1 import config
+from z1 import config, dtypes
 from z1.paths import Paths
 
 
@@ -24,6 +24,9 @@ def setup(profile: str) -> tuple[dict, Paths]:
     torch.set_num_threads(int(cfg["compute"]["threads"]))
     print(f"profile {profile}: device {cfg['compute']['device']}, dtype {cfg['compute']['dtype']}, "
           f"{cfg['compute']['threads']} threads")
+    warning = dtypes.cpu_dtype_warning(cfg["compute"]["device"], cfg["compute"]["dtype"])
+    if warning:
+        print(warning)
     return cfg, paths
 
 
