@@ -62,6 +62,23 @@ def test_comparisons_cover_models_windows_and_methods():
     assert paired.significant(table, "tokens_diff").sum() == 9  # every window step moves the token count
 
 
+def test_between_runs_pairs_each_shared_arm_of_two_runs():
+    """The same arms run twice (say float32, then bfloat16): one row per shared arm, b minus a on the
+    problems both graded; an arm only one run has is left out."""
+    run_a = pd.concat([arm("base", "stw", 64, [True, False, False, True], [64, 64, 40, 64]),
+                       arm("base", "stw", 256, [True, True, False, True], [200, 256, 40, 90]),
+                       arm("sft", "stw", 64, [False] * 4, [64] * 4)])
+    run_b = pd.concat([arm("base", "stw", 64, [True, True, False, True], [64, 64, 52, 64]),
+                       arm("base", "stw", 256, [True, True, False], [200, 256, 40])])
+    table = paired.between_runs(run_a, run_b, bootstrap=200)
+    assert list(table.columns) == list(paired.RUN_COLUMNS)
+    assert list(zip(table.model, table.window, table.problems, strict=True)) == [("base", 64, 4), ("base", 256, 3)]
+    w64 = table.iloc[0]
+    assert (w64.pass_a, w64.pass_b, w64.pass_diff) == (50.0, 75.0, 25.0)
+    assert w64.tokens_diff == pytest.approx(3.0) and w64.pass_diff_low <= 25.0 <= w64.pass_diff_high
+    assert table.iloc[1].pass_diff == 0.0 and table.iloc[1].tokens_diff == 0.0
+
+
 def test_a_method_without_the_main_method_is_not_compared():
     table = paired.comparisons(pd.concat([arm("m", "r1", 8, [True], [3])]), bootstrap=10)
     assert table.empty and list(table.columns) == list(paired.COLUMNS)

@@ -102,6 +102,21 @@ def comparisons(samples: pd.DataFrame, *, bootstrap: int = 1000, seed: int = 0,
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
+RUN_COLUMNS = ("benchmark", "model", "method", "window", *COLUMNS[COLUMNS.index("problems"):])
+
+
+def between_runs(run_a: pd.DataFrame, run_b: pd.DataFrame, *, bootstrap: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Two runs of the same arms (one profile run twice with one setting changed, e.g. float32 vs
+    bfloat16), compared arm by arm on the problems both graded: one row per (benchmark, model,
+    method, window) the runs share, with ``compare``'s paired numbers (b minus a)."""
+    keys = ["benchmark", "model", "method", "window"]
+    arms_b = dict(iter(run_b.groupby(keys, sort=False)))
+    rows = [{**dict(zip(keys, key, strict=True)), "window": int(key[3]),
+             **compare(arm_a, arms_b[key], iterations=bootstrap, seed=seed)}
+            for key, arm_a in run_a.groupby(keys, sort=True) if key in arms_b]
+    return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
+
+
 def significant(table: pd.DataFrame, column: str = "pass_diff") -> pd.Series:
     """Rows whose interval for ``column`` excludes 0."""
     return (table[f"{column}_low"] > 0) | (table[f"{column}_high"] < 0)
