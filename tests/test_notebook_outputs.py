@@ -230,3 +230,18 @@ def test_stage_output_streams_live_when_progress_is_on(tmp_path):
     assert "out-from-kernel" in live.stdout and "err-from-kernel" in live.stderr
     assert "from-kernel" not in quiet.stdout + quiet.stderr
     assert "out-from-kernel" in (tmp_path / "res" / "ci" / "notebooks" / "tiny.ipynb").read_text()
+
+
+def test_committed_results_name_no_absolute_path_of_the_machine_that_ran_them():
+    """Results travel with the repository: a path like /home/<user>/... or /work/... in a committed
+    metrics file, benchmark record, table or executed notebook names a machine that is not the
+    reader's (stages write relative paths; z1.notebook.relativize_outputs rewrites the notebooks)."""
+    import re
+
+    absolute = re.compile(r"""(^|["'( =])/(work|home|tmp|root|Users|private|mnt|srv)/""", re.M)
+    files = subprocess.run(["git", "ls-files", "results"], cwd=REPO, capture_output=True, text=True,
+                           check=True).stdout.split()
+    assert files, "no committed results"
+    offenders = [f for f in files if f.endswith((".json", ".csv", ".md", ".ipynb", ".tsv", ".txt"))
+                 and absolute.search((REPO / f).read_text(errors="replace"))]
+    assert offenders == []
