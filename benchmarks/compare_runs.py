@@ -43,7 +43,7 @@ def sample_changes(a: pd.DataFrame, b: pd.DataFrame) -> dict:
 
 
 def main() -> None:
-    from z1 import paired
+    from z1 import paired, tables
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("a", help="run A's samples.csv (path or REVISION:path)")
@@ -55,13 +55,7 @@ def main() -> None:
     a, b = read_samples(args.a), read_samples(args.b)
     table = paired.between_runs(a, b, bootstrap=args.bootstrap)
     la, lb = args.labels
-    print(f"| benchmark | model | W | problems | pass@1 % {la} → {lb} | Δ [95 % CI] | thinking tokens {la} → {lb} "
-          f"| Δ [95 % CI] |\n|---|---|---|---|---|---|---|---|")
-    for r in table.itertuples():
-        print(f"| {r.benchmark} | {r.model} | {r.window} | {r.problems} | {r.pass_a:.1f} → {r.pass_b:.1f} "
-              f"| {r.pass_diff:+.1f} [{r.pass_diff_low:+.1f}, {r.pass_diff_high:+.1f}] "
-              f"| {r.tokens_a:.1f} → {r.tokens_b:.1f} | {r.tokens_diff:+.1f} [{r.tokens_diff_low:+.1f}, "
-              f"{r.tokens_diff_high:+.1f}] |")
+    print(tables.runs_comparison_markdown(table, (la, lb)), end="")
     changes = {m: sample_changes(a[a.model == m], b[b.model == m]) for m in table["model"].unique()}
     excluding_zero = int(paired.significant(table).sum())
     print(f"{excluding_zero} of {len(table)} arms' pass@1 intervals exclude 0; per model: {changes}")

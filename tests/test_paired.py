@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from z1 import metrics, paired
+from z1 import metrics, paired, tables
 
 
 def arm(model, method, window, correct, tokens, bench="b"):
@@ -77,6 +77,9 @@ def test_between_runs_pairs_each_shared_arm_of_two_runs():
     assert (w64.pass_a, w64.pass_b, w64.pass_diff) == (50.0, 75.0, 25.0)
     assert w64.tokens_diff == pytest.approx(3.0) and w64.pass_diff_low <= 25.0 <= w64.pass_diff_high
     assert table.iloc[1].pass_diff == 0.0 and table.iloc[1].tokens_diff == 0.0
+    md = tables.runs_comparison_markdown(table, ("float32", "bfloat16")).splitlines()
+    assert "pass@1 % float32 → bfloat16" in md[0] and len(md) == 4
+    assert md[2].startswith("| b | base | 64 | 4 | 50.0 → 75.0 | +25.0 [")
 
 
 def test_a_method_without_the_main_method_is_not_compared():

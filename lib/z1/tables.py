@@ -217,6 +217,23 @@ def model_comparison_markdown(paired: pd.DataFrame, *, method: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def runs_comparison_markdown(table: pd.DataFrame, labels: tuple[str, str] = ("a", "b")) -> str:
+    """Two runs of one profile arm by arm (``z1.paired.between_runs``): per benchmark, model and
+    window, each run's pass@1 and mean thinking tokens and the paired differences (b − a)."""
+    la, lb = labels
+    lines = [f"| benchmark | model | W | problems | pass@1 % {la} → {lb} | Δ pass@1 (points) [95 % CI] "
+             f"| thinking tokens {la} → {lb} | Δ thinking tokens [95 % CI] |",
+             "|---|---|---|---|---|---|---|---|"]
+    for _, r in table.iterrows():
+        lines.append(" | ".join([
+            f"| {r['benchmark']}", str(r["model"]), str(int(r["window"])), str(int(r["problems"])),
+            f"{r['pass_a']:.1f} → {r['pass_b']:.1f}", _ci(r["pass_diff"], r["pass_diff_low"], r["pass_diff_high"]),
+            f"{r['tokens_a']:.1f} → {r['tokens_b']:.1f}",
+            _ci(r["tokens_diff"], r["tokens_diff_low"], r["tokens_diff_high"]),
+        ]) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def difficulty_markdown(difficulty: pd.DataFrame, *, method: str, window: int) -> str:
     """The README's dynamic-reasoning table from ``difficulty.csv`` (``z1.paired.difficulty_correlations``):
     per rated benchmark and model at one window, Spearman's rho of thinking tokens vs difficulty with
